@@ -1,0 +1,162 @@
+import { ConfigError } from './errors.js';
+import { parseDuration } from './duration.js';
+
+export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
+export type StorageType = (typeof STORAGE_TYPES)[number];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_FORMATS = ['json', 'pretty'] as const;
+
+export interface RetryPolicy {
+  /** Retries after the first attempt: 3 means at most 4 attempts. */
+  readonly retries: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export interface Config {
+  readonly storageType: StorageType;
+  readonly tableName: string;
+  readonly sqlitePath: string;
+  readonly postgresUri: string;
+  readonly postgresPoolSize: number;
+  readonly mongodbUri: string;
+  readonly awsRegion: string;
+  readonly dynamodbEndpoint: string;
+  readonly dynamodbCreateTables: boolean;
+  readonly batchSize: number;
+  readonly apiEndpoint: string;
+  readonly sourceName: string;
+  readonly ingestionIntervalMs: number;
+  readonly apiTimeoutMs: number;
+  readonly maxResponseBytes: number;
+  readonly retry: RetryPolicy;
+  readonly serverPort: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logFormat: (typeof LOG_FORMATS)[number];
+  readonly shutdownTimeoutMs: number;
+}
+
+type ParseResult<T> = { value: T } | { expected: string };
+
+/** One environment variable: its default as a user writes it, what it means, and how to read it. */
+export interface Setting<T> {
+  readonly env: string;
+  readonly default: string;
+  readonly description: string;
+  /** Returns the value, or a sentence saying what the variable takes. */
+  readonly parse: (text: string) => ParseResult<T>;
+  /** Values that may hold credentials are never echoed in an error. */
+  readonly secret?: boolean;
+}
+
+const oneOf = <T extends string>(choices: readonly T[]) => (text: string): ParseResult<T> =>
+  (choices as readonly string[]).includes(text) ? { value: text as T } : { expected: `one of ${choices.join(', ')}` };
+
+const integer = (min: number, max: number) => (text: string): ParseResult<number> => {
+  const n = Number(text);
+  return /^-?\d+$/.test(text.trim()) && n >= min && n <= max
+    ? { value: n }
+    : { expected: `an integer from ${min} to ${max}` };
+};
+
+const duration = (min: number) => (text: string): ParseResult<number> => {
+  const ms = parseDuration(text);
+  if (ms === undefined) return { expected: 'a duration in Go syntax such as 500ms, 30s, 5m or 1h30m' };
+  return ms >= min ? { value: ms } : { expected: `a duration of at least ${min}ms` };
+};
+
+const boolean = (text: string): ParseResult<boolean> =>
+  ['true', 'false'].includes(text.toLowerCase()) ? { value: text.toLowerCase() === 'true' } : { expected: 'true or false' };
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+const byteSize = (text: string): ParseResult<number> => {
+  const match = /^(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/.exec(text.trim());
+  const value = match ? Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number) : 0;
+  return value >= 1024 ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
+};
+
+const text = (pattern: RegExp, expected: string) => (value: string): ParseResult<string> =>
+  pattern.test(value) ? { value } : { expected };
+
+const url = (protocols: readonly string[]) => (value: string): ParseResult<string> => {
+  if (value === '') return { value };
+  try {
+    const parsed = new URL(value);
+    if (protocols.includes(parsed.protocol)) return { value };
+  } catch {
+    // falls through to the answer below: the message names what the variable takes
+  }
+  return { expected: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` };
+};
+
+/**
+ * Every setting, in the order of the README's configuration table. The README table is checked against this
+ * list by a test, so a default written here is the default documented there.
+ */
+export const SETTINGS = {
+  storageType: { env: 'STORAGE_TYPE', default: 'sqlite', description: 'where records are stored: sqlite, postgresql, mongodb or dynamodb', parse: oneOf(STORAGE_TYPES) },
+  awsRegion: { env: 'AWS_REGION', default: 'us-west-2', description: 'DynamoDB region', parse: text(/^[a-z0-9-]+$/, 'an AWS region such as us-west-2') },
+  tableName: { env: 'TABLE_NAME', default: 'ingested_data', description: 'table or collection for records; status and run history live beside it (`<name>_status`, `<name>_runs`)', parse: text(/^[A-Za-z_][A-Za-z0-9_]{2,47}$/, '3 to 48 letters, digits or underscores, starting with a letter or underscore') },
+  dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', default: '', description: 'DynamoDB endpoint for local testing; empty means AWS itself', parse: url(['http:', 'https:']) },
+  dynamodbCreateTables: { env: 'DYNAMODB_CREATE_TABLES', default: 'true', description: 'create missing DynamoDB tables (on-demand billing) at start', parse: boolean },
+  mongodbUri: { env: 'MONGODB_URI', default: '', description: 'MongoDB connection string; the database comes from its path', parse: url(['mongodb:', 'mongodb+srv:']), secret: true },
+  postgresUri: { env: 'POSTGRES_URI', default: '', description: 'PostgreSQL connection string; TLS options (`sslmode`) pass through', parse: url(['postgres:', 'postgresql:']), secret: true },
+  postgresPoolSize: { env: 'POSTGRES_POOL_SIZE', default: '10', description: 'PostgreSQL connection pool size', parse: integer(1, 1000) },
+  sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: text(/^.+$/, 'a file path') },
+  apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array', parse: url(['http:', 'https:']) },
+  sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
+  ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs; the first run starts at boot', parse: duration(100) },
+  apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams', parse: duration(1) },
+  retries: { env: 'RETRY_COUNT', default: '3', description: 'retries after the first attempt (3 means at most 4 attempts)', parse: integer(0, 100) },
+  retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
+  retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },
+  maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
+  batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
+  serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port', parse: integer(0, 65535) },
+  logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
+  logFormat: { env: 'LOG_FORMAT', default: 'json', description: 'json (one line per event), or pretty for a terminal', parse: oneOf(LOG_FORMATS) },
+  shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT', default: '10s', description: 'how long a graceful shutdown may take before the process exits anyway', parse: duration(1) },
+} as const satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof SETTINGS;
+type Parsed = { [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T : never };
+
+/**
+ * Reads the configuration from an environment in one pass and reports every problem at once, each naming
+ * the variable, what it got and what it takes. Returns a frozen, typed Config.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const parsed: Partial<Record<keyof Settings, unknown>> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [keyof Settings, Setting<unknown>][]) {
+    const raw = env[setting.env];
+    const given = raw === undefined || raw.trim() === '' ? setting.default : raw.trim();
+    const result = setting.parse(given);
+    if ('value' in result) {
+      parsed[key] = result.value;
+    } else {
+      const shown = setting.secret ? '(value hidden)' : JSON.stringify(given);
+      problems.push(`${setting.env}=${shown} is not valid: expected ${result.expected}`);
+    }
+  }
+  const values = parsed as Parsed;
+  if (problems.length === 0) {
+    if (values.storageType === 'postgresql' && values.postgresUri === '') {
+      problems.push('POSTGRES_URI is empty: STORAGE_TYPE=postgresql needs a connection string such as postgres://user:pass@host:5432/db');
+    }
+    if (values.storageType === 'mongodb' && values.mongodbUri === '') {
+      problems.push('MONGODB_URI is empty: STORAGE_TYPE=mongodb needs a connection string such as mongodb://host:27017/db');
+    }
+    if (values.retryBaseDelayMs > values.retryMaxDelayMs) {
+      problems.push(`RETRY_BASE_DELAY=${JSON.stringify(env.RETRY_BASE_DELAY ?? SETTINGS.retryBaseDelayMs.default)} is not valid: expected at most RETRY_MAX_DELAY`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const { retries, retryBaseDelayMs, retryMaxDelayMs, ...rest } = values;
+  return Object.freeze({
+    ...rest,
+    retry: Object.freeze({ retries, baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs }),
+  });
+}

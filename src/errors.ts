@@ -1,0 +1,109 @@
+/**
+ * The catalog of errors this service raises on purpose. Each has a stable `code`; those that reach an HTTP
+ * client also carry the status they answer with. Only these messages (and request-validation messages) are
+ * ever shown to a client or written to /status: anything else is logged and answered generically, so driver
+ * text, SQL and file paths never leak.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+
+  constructor(code: string, statusCode: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+/** A wrong environment variable: start-up stops with this message on one line. */
+export class ConfigError extends AppError {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super('CONFIG_INVALID', 500, `invalid configuration: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/** STORAGE_TYPE names a store this build does not have yet. */
+export class StoreNotAvailableError extends AppError {
+  constructor(storageType: string) {
+    super('STORE_NOT_AVAILABLE', 500, `STORAGE_TYPE=${storageType} is not available yet; use STORAGE_TYPE=sqlite`);
+  }
+}
+
+export class PostNotFoundError extends AppError {
+  constructor(id: number) {
+    super('POST_NOT_FOUND', 404, `no post with id ${id}; list the stored ids with GET /posts`);
+  }
+}
+
+export class RouteNotFoundError extends AppError {
+  constructor(method: string, path: string) {
+    super('ROUTE_NOT_FOUND', 404, `no route ${method} ${path}; see GET /openapi.json for the API`);
+  }
+}
+
+/** The store cannot be reached or refused the operation; the API answers 503, a run fails. */
+export class StoreUnavailableError extends AppError {
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', 503, `the store is unavailable (${operation}); try again shortly`, options);
+  }
+}
+
+/** The upstream answered with an HTTP status that is not 2xx. Retried for 408, 429 and 5xx only. */
+export class UpstreamStatusError extends AppError {
+  readonly upstreamStatus: number;
+  readonly retryAfter: string | undefined;
+
+  constructor(upstreamStatus: number, retryAfter?: string) {
+    super('UPSTREAM_STATUS', 502, `upstream answered HTTP ${upstreamStatus}`);
+    this.upstreamStatus = upstreamStatus;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The connection failed, was reset, or went silent past API_TIMEOUT. Always retried. */
+export class UpstreamNetworkError extends AppError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('UPSTREAM_NETWORK', 502, `upstream request failed: ${reason}`, options);
+  }
+}
+
+/** The body grew past MAX_RESPONSE_BYTES; never retried, since the next answer would be as large. */
+export class UpstreamTooLargeError extends AppError {
+  constructor(limitBytes: number) {
+    super('UPSTREAM_TOO_LARGE', 502, `upstream response exceeds MAX_RESPONSE_BYTES (${limitBytes} bytes)`);
+  }
+}
+
+/** The body is not a JSON array. Not retried: the upstream sent it whole and would send it again. */
+export class UpstreamInvalidJsonError extends AppError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('UPSTREAM_INVALID_JSON', 502, `upstream response is not a JSON array of records: ${reason}`, options);
+  }
+}
+
+/** A run stopped because the service is shutting down. */
+export class RunInterruptedError extends AppError {
+  constructor(reason = 'interrupted by shutdown') {
+    super('RUN_INTERRUPTED', 503, reason);
+  }
+}
+
+/** Every code above, for the test that keeps this catalog and the README in step. */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'STORE_NOT_AVAILABLE',
+  'POST_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'STORE_UNAVAILABLE',
+  'UPSTREAM_STATUS',
+  'UPSTREAM_NETWORK',
+  'UPSTREAM_TOO_LARGE',
+  'UPSTREAM_INVALID_JSON',
+  'RUN_INTERRUPTED',
+  'INVALID_REQUEST',
+  'INTERNAL_ERROR',
+] as const;

@@ -1,0 +1,40 @@
+/**
+ * Versioned migrations for the SQLite store. Each runs once, in order, inside the transaction that records
+ * it in `<table>_migrations`, so two processes starting together apply each exactly once.
+ */
+export function sqliteMigrations(table: string): readonly string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS "${table}" (
+       id INTEGER PRIMARY KEY,
+       user_id INTEGER NOT NULL,
+       title TEXT NOT NULL,
+       body TEXT NOT NULL,
+       ingested_at TEXT NOT NULL,
+       source TEXT NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS "${table}_runs" (
+       run_id TEXT PRIMARY KEY,
+       source TEXT NOT NULL,
+       status TEXT NOT NULL CHECK (status IN ('running', 'success', 'failed')),
+       started_at TEXT NOT NULL,
+       finished_at TEXT,
+       duration_ms INTEGER,
+       records_ingested INTEGER NOT NULL DEFAULT 0,
+       records_rejected INTEGER NOT NULL DEFAULT 0,
+       records_changed INTEGER,
+       error TEXT
+     );
+     CREATE INDEX IF NOT EXISTS "${table}_runs_by_start" ON "${table}_runs" (source, started_at DESC);
+     CREATE TABLE IF NOT EXISTS "${table}_status" (
+       source TEXT PRIMARY KEY,
+       status TEXT NOT NULL,
+       current_run_id TEXT,
+       last_attempt TEXT,
+       last_successful_run TEXT,
+       records_ingested INTEGER NOT NULL DEFAULT 0,
+       records_rejected INTEGER NOT NULL DEFAULT 0,
+       last_error TEXT,
+       last_duration_ms INTEGER
+     );`,
+  ];
+}

@@ -1,0 +1,176 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreUnavailableError } from '../../errors.js';
+import {
+  INTERRUPTED_BY_CRASH,
+  NEVER_RUN,
+  type IngestionStatus,
+  type Post,
+  type PostPage,
+  type Run,
+  type RunStart,
+  type RunWriter,
+  type Store,
+  type StoreOptions,
+} from '../store.js';
+import { sqliteMigrations } from './sqlite-schema.js';
+import { SqliteRunWriter } from './sqlite-run-writer.js';
+
+export interface SqliteStoreConfig extends StoreOptions {
+  /** Database file; its directory is created. `:memory:` is refused: readers need a second connection. */
+  readonly path: string;
+}
+
+const POST_COLUMNS = 'user_id AS userId, id, title, body, ingested_at, source';
+
+/**
+ * SQLite through better-sqlite3, in WAL mode with two connections: the writer, which holds a run's staging
+ * table and transaction, and the reader that serves the API. WAL lets the reader see the last committed
+ * state while a run writes, so a run in progress is never visible.
+ */
+export class SqliteStore implements Store {
+  readonly name = 'sqlite';
+  readonly capabilities = { atomicRuns: true } as const;
+  readonly #config: SqliteStoreConfig;
+  #writer: Database.Database | undefined;
+  #reader: Database.Database | undefined;
+
+  constructor(config: SqliteStoreConfig) {
+    this.#config = config;
+  }
+
+  async init(): Promise<void> {
+    const { path, tableName } = this.#config;
+    guard('open', () => {
+      mkdirSync(dirname(path), { recursive: true });
+      const writer = new Database(path);
+      writer.pragma('journal_mode = WAL');
+      // NORMAL loses no committed transaction on a process crash in WAL mode, only on power loss.
+      writer.pragma('synchronous = NORMAL');
+      writer.pragma('busy_timeout = 5000');
+      this.#writer = writer;
+      this.#migrate(writer, tableName);
+      const reader = new Database(path, { fileMustExist: true });
+      reader.pragma('busy_timeout = 5000');
+      this.#reader = reader;
+    });
+  }
+
+  #migrate(db: Database.Database, table: string): void {
+    db.exec(`CREATE TABLE IF NOT EXISTS "${table}_migrations" (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`);
+    const migrations = sqliteMigrations(table);
+    const apply = db.transaction(() => {
+      const row = db.prepare(`SELECT COALESCE(MAX(version), 0) AS v FROM "${table}_migrations"`).get() as { v: number };
+      migrations.slice(row.v).forEach((sql, index) => {
+        db.exec(sql);
+        db.prepare(`INSERT INTO "${table}_migrations" (version, applied_at) VALUES (?, ?)`).run(row.v + index + 1, new Date().toISOString());
+      });
+    });
+    apply.immediate();
+  }
+
+  async close(): Promise<void> {
+    this.#reader?.close();
+    this.#writer?.close();
+    this.#reader = undefined;
+    this.#writer = undefined;
+  }
+
+  async ping(): Promise<void> {
+    guard('ping', () => this.#read().prepare('SELECT 1').get());
+  }
+
+  async listPosts(page: PostPage): Promise<Post[]> {
+    const table = this.#config.tableName;
+    return guard('list posts', () =>
+      page.after === undefined
+        ? (this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${table}" ORDER BY id LIMIT ? OFFSET ?`).all(page.limit, page.offset) as Post[])
+        : (this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${table}" WHERE id > ? ORDER BY id LIMIT ?`).all(page.after, page.limit) as Post[]),
+    );
+  }
+
+  async getPost(id: number): Promise<Post | undefined> {
+    return guard('get post', () => this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${this.#config.tableName}" WHERE id = ?`).get(id) as Post | undefined);
+  }
+
+  async getStatus(): Promise<IngestionStatus> {
+    const row = guard('read status', () =>
+      this.#read()
+        .prepare(
+          `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms
+           FROM "${this.#config.tableName}_status" WHERE source = ?`,
+        )
+        .get(this.#config.source) as IngestionStatus | undefined,
+    );
+    return row ? { ...NEVER_RUN, ...row } : NEVER_RUN;
+  }
+
+  async listRuns(limit: number): Promise<Run[]> {
+    return guard('list runs', () =>
+      this.#read()
+        .prepare(`SELECT * FROM "${this.#config.tableName}_runs" WHERE source = ? ORDER BY started_at DESC, run_id DESC LIMIT ?`)
+        .all(this.#config.source, limit) as Run[],
+    );
+  }
+
+  async recoverInterruptedRuns(finishedAt: string): Promise<number> {
+    const { tableName: table, source } = this.#config;
+    return guard('recover runs', () => {
+      const db = this.#write();
+      return db
+        .transaction(() => {
+          const { changes } = db
+            .prepare(
+              `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?,
+                 duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
+               WHERE source = ? AND status = 'running'`,
+            )
+            .run(finishedAt, INTERRUPTED_BY_CRASH, finishedAt, source);
+          db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ? WHERE source = ? AND status = 'running'`).run(
+            INTERRUPTED_BY_CRASH,
+            source,
+          );
+          return changes;
+        })
+        .immediate();
+    });
+  }
+
+  async beginRun(run: RunStart): Promise<RunWriter> {
+    const db = this.#write();
+    const { tableName: table, source } = this.#config;
+    guard('begin run', () =>
+      db
+        .transaction(() => {
+          db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at) VALUES (?, ?, 'running', ?)`).run(run.runId, source, run.startedAt);
+          db.prepare(
+            `INSERT INTO "${table}_status" (source, status, current_run_id, last_attempt) VALUES (?, 'running', ?, ?)
+             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id, last_attempt = excluded.last_attempt`,
+          ).run(source, run.runId, run.startedAt);
+        })
+        .immediate(),
+    );
+    return new SqliteRunWriter(db, this.#config, run);
+  }
+
+  #read(): Database.Database {
+    if (!this.#reader) throw new StoreUnavailableError('store not initialised');
+    return this.#reader;
+  }
+
+  #write(): Database.Database {
+    if (!this.#writer) throw new StoreUnavailableError('store not initialised');
+    return this.#writer;
+  }
+}
+
+/** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
+export function guard<T>(operation: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+    throw new StoreUnavailableError(operation, { cause: error });
+  }
+}

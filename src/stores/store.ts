@@ -1,0 +1,137 @@
+/**
+ * The Store contract: what ingestion and the API need from a database, and nothing more. Every backend
+ * (sqlite/, postgres/, dynamodb/, mongodb/) implements it and passes the one conformance suite in
+ * test/stores/. Stores throw StoreUnavailableError (code STORE_UNAVAILABLE) when the database cannot be
+ * reached or refuses an operation; the API turns that into a 503 and a run into a failure.
+ */
+
+/** A stored record, in the seed's shape. */
+export interface Post {
+  readonly userId: number;
+  readonly id: number;
+  readonly title: string;
+  readonly body: string;
+  /** The start of the run that last changed this record, RFC 3339 UTC. */
+  readonly ingested_at: string;
+  readonly source: string;
+}
+
+export type RunState = 'running' | 'success' | 'failed';
+
+/** One ingestion run, as kept in the run history. */
+export interface Run {
+  readonly run_id: string;
+  readonly source: string;
+  readonly status: RunState;
+  readonly started_at: string;
+  readonly finished_at: string | null;
+  readonly duration_ms: number | null;
+  /** Valid records received and upserted, changed or not. */
+  readonly records_ingested: number;
+  readonly records_rejected: number;
+  /** Records inserted or updated because they differed; null where the store cannot tell cheaply. */
+  readonly records_changed: number | null;
+  readonly error: string | null;
+}
+
+/** What GET /status answers. Success fields describe the last successful run; the rest the last attempt. */
+export interface IngestionStatus {
+  readonly last_successful_run: string | null;
+  readonly last_attempt: string | null;
+  readonly status: 'never_run' | RunState;
+  readonly records_ingested: number;
+  readonly records_rejected: number;
+  readonly last_error: string | null;
+  readonly last_duration_ms: number | null;
+}
+
+export const NEVER_RUN: IngestionStatus = Object.freeze({
+  last_successful_run: null,
+  last_attempt: null,
+  status: 'never_run',
+  records_ingested: 0,
+  records_rejected: 0,
+  last_error: null,
+  last_duration_ms: null,
+});
+
+/** A page of posts in ascending id order: by offset, or by keyset (`after`: ids strictly greater). */
+export interface PostPage {
+  readonly limit: number;
+  readonly offset: number;
+  readonly after?: number | undefined;
+}
+
+export interface RunStart {
+  readonly runId: string;
+  readonly startedAt: string;
+}
+
+export interface RunSuccess {
+  readonly finishedAt: string;
+  readonly recordsIngested: number;
+  readonly recordsRejected: number;
+}
+
+export interface RunFailure {
+  readonly finishedAt: string;
+  /** Short and safe to show: no stack, no credentials. */
+  readonly error: string;
+  readonly recordsRejected: number;
+}
+
+/**
+ * Writes one run. Records written here become visible on `commit` together with the run's status on stores
+ * with `capabilities.atomicRuns`; elsewhere they are written idempotently as they come and the status, written
+ * last and guarded against older runs, is the commit marker.
+ */
+export interface RunWriter {
+  /** Upserts a batch of valid posts (at most the store's batch size), in as few statements as the store allows. */
+  write(posts: readonly Post[]): Promise<void>;
+  /** Forgets what the current attempt wrote, before a retry sends the records again. */
+  discardAttempt(): Promise<void>;
+  /** Makes the run's records and its success status durable together. */
+  commit(result: RunSuccess): Promise<{ recordsChanged: number | null }>;
+  /** Drops what an atomic store staged, and records the run as failed; the last good status stays. */
+  abort(result: RunFailure): Promise<void>;
+}
+
+export interface StoreCapabilities {
+  /** Records and status commit in one transaction: readers never see a failed run's records. */
+  readonly atomicRuns: boolean;
+}
+
+export interface StoreOptions {
+  /** Records live here; status and runs in `<tableName>_status` and `<tableName>_runs` (or the store's equivalent). */
+  readonly tableName: string;
+  /** The source whose status and runs this store keeps. */
+  readonly source: string;
+  /** Most posts handed to one `write`. */
+  readonly batchSize: number;
+  /** How many runs the history keeps, newest first. */
+  readonly runHistoryLimit: number;
+}
+
+export interface Store {
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+  /** Connects and brings the schema up to date; nothing connects before it. Idempotent across replicas. */
+  init(): Promise<void>;
+  /** Releases connections; a run in flight should have been aborted first. */
+  close(): Promise<void>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  listPosts(page: PostPage): Promise<Post[]>;
+  getPost(id: number): Promise<Post | undefined>;
+  getStatus(): Promise<IngestionStatus>;
+  /** Newest first. */
+  listRuns(limit: number): Promise<Run[]>;
+  /** Marks runs left `running` by a process that died as failed; returns how many. */
+  recoverInterruptedRuns(finishedAt: string): Promise<number>;
+  /** Records the run as `running` (visible in /status and /runs) and returns its writer. */
+  beginRun(run: RunStart): Promise<RunWriter>;
+}
+
+export const RUN_HISTORY_LIMIT = 1000;
+
+export const INTERRUPTED_BY_CRASH = 'interrupted: the process stopped before the run finished';

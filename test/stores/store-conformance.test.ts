@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { NEVER_RUN, type Post, type Store, type StoreOptions } from '../../src/stores/store.js';
+import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
+
+const SOURCE = 'conformance';
+
+function post(id: number, overrides: Partial<Post> = {}): Post {
+  return { userId: 1 + (id % 7), id, title: `title ${id}`, body: `body of ${id}`, ingested_at: '2026-01-01T00:00:00.000Z', source: SOURCE, ...overrides };
+}
+
+function at(second: number): string {
+  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
+}
+
+/** One whole successful run: begin, write in batches, commit. */
+async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[], batchSize = 100) {
+  const writer = await store.beginRun({ runId, startedAt });
+  const stamped = posts.map((p) => ({ ...p, ingested_at: startedAt }));
+  for (let i = 0; i < stamped.length; i += batchSize) await writer.write(stamped.slice(i, i + batchSize));
+  return writer.commit({ finishedAt: new Date(Date.parse(startedAt) + 1500).toISOString(), recordsIngested: posts.length, recordsRejected: 2 });
+}
+
+async function allPosts(store: Store): Promise<Post[]> {
+  return store.listPosts({ limit: 1000, offset: 0 });
+}
+
+for (const backend of selectedBackends()) {
+  describe(`${backend.name} store conformance`, () => {
+    let harness: BackendHarness;
+    const open: Store[] = [];
+
+    before(async () => {
+      harness = await backend.start();
+    });
+    after(async () => {
+      await Promise.allSettled(open.map((s) => s.close()));
+      await harness?.stop();
+    });
+
+    async function newStore(overrides: Partial<StoreOptions> = {}): Promise<Store> {
+      const store = harness.createStore({ tableName: uniqueTableName(), source: SOURCE, batchSize: 100, runHistoryLimit: 1000, ...overrides });
+      open.push(store);
+      await store.init();
+      return store;
+    }
+
+    it('when nothing was ingested, then it has no posts, no runs and status never_run', async () => {
+      const store = await newStore();
+      assert.deepEqual(await allPosts(store), []);
+      assert.equal(await store.getPost(1), undefined);
+      assert.deepEqual(await store.getStatus(), NEVER_RUN);
+      assert.deepEqual(await store.listRuns(10), []);
+      await store.ping();
+    });
+
+    it('when init runs twice on the same table, then the schema and data are unharmed', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1)]);
+      await store.init();
+      assert.equal((await allPosts(store)).length, 1);
+    });
+
+    it('when the same posts are ingested twice, then each id is stored once with the same values', async () => {
+      const store = await newStore();
+      const posts = Array.from({ length: 250 }, (_, i) => post(i + 1));
+      await ingest(store, 'r1', at(1), posts);
+      const first = await allPosts(store);
+      await ingest(store, 'r2', at(2), posts);
+      const second = await allPosts(store);
+      assert.equal(second.length, 250);
+      assert.deepEqual(second, first);
+    });
+
+    it('when a record changed upstream, then it is updated and stamped by the run that changed it', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      await ingest(store, 'r2', at(2), [post(1, { title: 'new title' }), post(2)]);
+      assert.deepEqual(await store.getPost(1), post(1, { title: 'new title', ingested_at: at(2) }));
+    });
+
+    it('when a record did not change, then it keeps its values and its ingested_at', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      const { recordsChanged } = await ingest(store, 'r2', at(2), [post(1), post(2, { body: 'edited' })]);
+      assert.deepEqual(await store.getPost(1), post(1, { ingested_at: at(1) }));
+      if (recordsChanged !== null) assert.equal(recordsChanged, 1);
+    });
+
+    it('when a response repeats an id, then the last occurrence is kept once', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(5, { title: 'first' }), post(5, { title: 'second' })], 1);
+      assert.deepEqual(await allPosts(store), [post(5, { title: 'second', ingested_at: at(1) })]);
+    });
+
+    it('when paging, then posts come in ascending id order within the bounds asked', async () => {
+      const store = await newStore();
+      const ids = [17, 3, 25, 1, 9, 12, 2, 30, 8, 4];
+      await ingest(store, 'r1', at(1), ids.map((id) => post(id)), 3);
+      const sorted = [...ids].sort((a, b) => a - b);
+      const page = (limit: number, offset: number) => store.listPosts({ limit, offset }).then((ps) => ps.map((p) => p.id));
+      assert.deepEqual(await page(4, 0), sorted.slice(0, 4));
+      assert.deepEqual(await page(4, 4), sorted.slice(4, 8));
+      assert.deepEqual(await page(4, 8), sorted.slice(8));
+      assert.deepEqual(await page(4, 10), []);
+      assert.deepEqual(await page(1000, 0), sorted);
+      const keyset = (limit: number, after: number) => store.listPosts({ limit, offset: 0, after }).then((ps) => ps.map((p) => p.id));
+      assert.deepEqual(await keyset(3, 0), [1, 2, 3]);
+      assert.deepEqual(await keyset(3, 3), [4, 8, 9]);
+      assert.deepEqual(await keyset(3, 26), [30]);
+      assert.deepEqual(await keyset(3, 30), []);
+    });
+
+    it('when getting by id, then the stored post comes back in the seed shape, or nothing', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(42)]);
+      const found = await store.getPost(42);
+      assert.deepEqual(found, post(42, { ingested_at: at(1) }));
+      assert.deepEqual(Object.keys(found ?? {}).sort(), ['body', 'id', 'ingested_at', 'source', 'title', 'userId']);
+      assert.equal(await store.getPost(43), undefined);
+    });
+
+    it('when a run succeeds and a later one fails, then status and history tell both truthfully', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2), post(3)]);
+      assert.deepEqual(await store.getStatus(), {
+        last_successful_run: at(1),
+        last_attempt: at(1),
+        status: 'success',
+        records_ingested: 3,
+        records_rejected: 2,
+        last_error: null,
+        last_duration_ms: 1500,
+      });
+      const writer = await store.beginRun({ runId: 'r2', startedAt: at(10) });
+      assert.equal((await store.getStatus()).status, 'running');
+      assert.equal((await store.listRuns(1))[0]?.status, 'running');
+      await writer.abort({ finishedAt: at(12), error: 'upstream answered HTTP 500', recordsRejected: 0 });
+      assert.deepEqual(await store.getStatus(), {
+        last_successful_run: at(1),
+        last_attempt: at(10),
+        status: 'failed',
+        records_ingested: 3,
+        records_rejected: 2,
+        last_error: 'upstream answered HTTP 500',
+        last_duration_ms: 2000,
+      });
+      const runs = await store.listRuns(10);
+      assert.deepEqual(runs.map((r) => [r.run_id, r.status]), [['r2', 'failed'], ['r1', 'success']]);
+      assert.equal(runs[0]?.error, 'upstream answered HTTP 500');
+      assert.equal(runs[0]?.finished_at, at(12));
+      assert.equal(runs[1]?.records_ingested, 3);
+      assert.equal(runs[1]?.records_rejected, 2);
+      assert.equal(runs[1]?.duration_ms, 1500);
+      assert.equal(runs[1]?.source, SOURCE);
+    });
+
+    it('when a run fails halfway, then records and the last good status stay as before the run', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      const before = await allPosts(store);
+      const writer = await store.beginRun({ runId: 'r2', startedAt: at(5) });
+      await writer.write([post(1, { title: 'half-written', ingested_at: at(5) }), post(99, { ingested_at: at(5) })]);
+      await writer.abort({ finishedAt: at(6), error: 'connection reset', recordsRejected: 0 });
+      const status = await store.getStatus();
+      assert.equal(status.last_successful_run, at(1));
+      assert.equal(status.records_ingested, 2);
+      if (store.capabilities.atomicRuns) assert.deepEqual(await allPosts(store), before);
+    });
+
+    it('when an attempt is discarded before a retry, then only the retry’s records are committed', async () => {
+      const store = await newStore();
+      const writer = await store.beginRun({ runId: 'r1', startedAt: at(1) });
+      await writer.write([post(7, { ingested_at: at(1), title: 'from the broken attempt' })]);
+      await writer.discardAttempt();
+      await writer.write([post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
+      await writer.commit({ finishedAt: at(2), recordsIngested: 2, recordsRejected: 0 });
+      assert.deepEqual(await allPosts(store), [post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
+    });
+
+    it('when a run was left running by a dead process, then the next start records it as failed', async () => {
+      const tableName = uniqueTableName();
+      const crashed = await newStore({ tableName });
+      await ingest(crashed, 'r1', at(1), [post(1)]);
+      await crashed.beginRun({ runId: 'r2', startedAt: at(5) });
+      const restarted = await newStore({ tableName });
+      assert.equal(await restarted.recoverInterruptedRuns(at(9)), 1);
+      const status = await restarted.getStatus();
+      assert.equal(status.status, 'failed');
+      assert.match(status.last_error ?? '', /interrupted/);
+      assert.equal(status.last_successful_run, at(1));
+      const [run] = await restarted.listRuns(1);
+      assert.equal(run?.status, 'failed');
+      assert.equal(run?.finished_at, at(9));
+      assert.equal(await restarted.recoverInterruptedRuns(at(10)), 0);
+    });
+
+    it('when two instances run at once on one database, then no id is duplicated and status follows the newer run', async () => {
+      const tableName = uniqueTableName();
+      const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];
+      const older = Array.from({ length: 300 }, (_, i) => post(i + 1, { title: 'older' }));
+      const newer = Array.from({ length: 300 }, (_, i) => post(i + 101, { title: 'newer' }));
+      const wa = await a.beginRun({ runId: 'older', startedAt: at(1) });
+      const wb = await b.beginRun({ runId: 'newer', startedAt: at(2) });
+      await Promise.all([
+        (async () => { for (let i = 0; i < 300; i += 50) await wa.write(older.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(1) }))); })(),
+        (async () => { for (let i = 0; i < 300; i += 50) await wb.write(newer.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(2) }))); })(),
+      ]);
+      await wb.commit({ finishedAt: at(3), recordsIngested: 300, recordsRejected: 0 });
+      await wa.commit({ finishedAt: at(4), recordsIngested: 300, recordsRejected: 0 });
+      const stored = await a.listPosts({ limit: 1000, offset: 0 });
+      assert.equal(stored.length, 400);
+      assert.equal(new Set(stored.map((p) => p.id)).size, 400);
+      const status = await b.getStatus();
+      assert.equal(status.last_successful_run, at(2));
+      assert.equal(status.last_attempt, at(2));
+      assert.equal(status.status, 'success');
+      assert.deepEqual((await a.listRuns(10)).map((r) => [r.run_id, r.status]), [['newer', 'success'], ['older', 'success']]);
+    });
+
+    it('when text is unicode or large, then it comes back byte for byte', async () => {
+      const store = await newStore();
+      const unicode = 'Zoë 😀 漢字 ﷽ e\u0301 \u200d👩‍👩‍👧 "quotes" \\ back\\slash \n\t \u2028';
+      const large = 'λ'.repeat(200_000) + unicode;
+      await ingest(store, 'r1', at(1), [post(1, { title: unicode, body: large })]);
+      const found = await store.getPost(1);
+      assert.equal(found?.title, unicode);
+      assert.equal(Buffer.from(found?.body ?? '').equals(Buffer.from(large)), true);
+    });
+
+    it('when ids reach 2^31-1, then they are stored, ordered and found as numbers', async () => {
+      const store = await newStore();
+      const max = 2 ** 31 - 1;
+      await ingest(store, 'r1', at(1), [post(max), post(1), post(max - 1)]);
+      assert.deepEqual((await allPosts(store)).map((p) => p.id), [1, max - 1, max]);
+      const found = await store.getPost(max);
+      assert.equal(found?.id, max);
+      assert.equal(typeof found?.userId, 'number');
+    });
+
+    it('when more runs happen than the history keeps, then the oldest are dropped', async () => {
+      const store = await newStore({ runHistoryLimit: 3 });
+      for (let i = 1; i <= 5; i++) await ingest(store, `r${i}`, at(i), [post(1)]);
+      assert.deepEqual((await store.listRuns(10)).map((r) => r.run_id), ['r5', 'r4', 'r3']);
+      assert.deepEqual((await store.listRuns(2)).map((r) => r.run_id), ['r5', 'r4']);
+    });
+
+    it('when the store is closed, then calls fail with STORE_UNAVAILABLE', async () => {
+      const store = await newStore();
+      await store.close();
+      await assert.rejects(store.listPosts({ limit: 10, offset: 0 }), (error: unknown) => error instanceof StoreUnavailableError);
+    });
+  });
+}
