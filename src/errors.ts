@@ -33,6 +33,13 @@ export class StoreNotAvailableError extends AppError {
   }
 }
 
+/** A deep `offset` on a store where skipping costs a read per skipped record (DynamoDB). */
+export class OffsetTooDeepError extends AppError {
+  constructor(maxOffset: number) {
+    super('OFFSET_TOO_DEEP', 400, `offset may be at most ${maxOffset} on this store; page with ?after=<last id> instead`);
+  }
+}
+
 export class PostNotFoundError extends AppError {
   constructor(id: number) {
     super('POST_NOT_FOUND', 404, `no post with id ${id}; list the stored ids with GET /posts`);
@@ -96,6 +103,7 @@ export class RunInterruptedError extends AppError {
 export const ERROR_CODES = [
   'CONFIG_INVALID',
   'STORE_NOT_AVAILABLE',
+  'OFFSET_TOO_DEEP',
   'POST_NOT_FOUND',
   'ROUTE_NOT_FOUND',
   'STORE_UNAVAILABLE',
