@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import type { Store } from '../stores/store.js';
+import { installErrorHandlers } from './error-handler.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { postsRoutes } from './routes/posts-routes.js';
+import { statusRoutes } from './routes/status-routes.js';
+import { ErrorSchema, PostSchema, RunSchema } from './schemas.js';
+
+export interface AppDeps {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+
+/** Builds the HTTP API; never listens, so tests call `inject()` and main calls `listen()`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // A caller's X-Request-Id is kept when it is sane, so one id follows a request across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  installErrorHandlers(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Ingestion service', version: deps.version, description: 'Records ingested from an HTTP API, with run status and history.' },
+    },
+  });
+  app.addSchema(PostSchema);
+  app.addSchema(RunSchema);
+  app.addSchema(ErrorSchema);
+
+  await app.register(healthRoutes);
+  await app.register(postsRoutes, { store: deps.store });
+  await app.register(statusRoutes, { store: deps.store });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,67 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, RouteNotFoundError } from '../errors.js';
+import { describeError } from '../log-safe.js';
+
+type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
+const WHERE: Record<ValidationContext, string> = { querystring: 'query parameter', params: 'path parameter', body: 'body field', headers: 'header' };
+
+function send(reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
+  return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message });
+}
+
+/**
+ * Every error answers `{statusCode, error, code, message}`. Validation errors and the catalog's deliberate
+ * 4xx/503 show their message; Fastify's own 4xx (bad content type, body too large) show theirs, which are
+ * generic. Anything else is logged with the request id and answered with a generic 500, because Fastify's
+ * default handler would send a driver's text verbatim.
+ */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error.validation) {
+      return send(reply, 400, 'INVALID_REQUEST', validationMessage(error, request));
+    }
+    if (error instanceof AppError) {
+      if (error.statusCode === 503) request.log.warn({ error: describeError(error) }, 'store unavailable');
+      if (error.statusCode < 500 || error.statusCode === 503) return send(reply, error.statusCode, error.code, error.message);
+    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return send(reply, error.statusCode, error.code ?? 'INVALID_REQUEST', error.message);
+    }
+    request.log.error({ error: describeError(error) }, 'request failed');
+    request.log.debug({ err: error }, 'request failure details');
+    return send(reply, 500, 'INTERNAL_ERROR', `internal error; quote request id ${request.id} when reporting it`);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const error = new RouteNotFoundError(request.method, path.length > 100 ? `${path.slice(0, 100)}…` : path);
+    return send(reply, 404, error.code, error.message);
+  });
+}
+
+const REQUEST_PART: Record<ValidationContext, 'query' | 'params' | 'body' | 'headers'> = { querystring: 'query', params: 'params', body: 'body', headers: 'headers' };
+
+/** "query parameter 'limit' must be an integer from 1 to 1000 (got "5000")": which input, what it takes, what was sent. */
+function validationMessage(error: FastifyError, request: FastifyRequest): string {
+  const context = (error.validationContext ?? 'querystring') as ValidationContext;
+  const first = error.validation?.[0];
+  if (!first) return error.message;
+  const params = first.params as Record<string, unknown>;
+  if (first.keyword === 'additionalProperties') {
+    return `unknown ${WHERE[context]} '${String(params.additionalProperty)}'; see GET /openapi.json for what this route takes`;
+  }
+  const field = first.instancePath.replace(/^\//, '') || String(params.missingProperty ?? '');
+  const sent = (request[REQUEST_PART[context]] as Record<string, unknown> | undefined)?.[field];
+  const got = sent === undefined ? '' : ` (got ${JSON.stringify(String(sent).slice(0, 40))})`;
+  return `${WHERE[context]} '${field}' must be ${expected(request, context, field) ?? first.message?.replace(/^must be /, '')}${got}`;
+}
+
+/** What the route's schema takes for a field, in words: "an integer from 1 to 1000". */
+function expected(request: FastifyRequest, context: ValidationContext, field: string): string | undefined {
+  const schema = request.routeOptions.schema?.[context] as { properties?: Record<string, { type?: string; minimum?: number; maximum?: number }> } | undefined;
+  const property = schema?.properties?.[field];
+  if (property?.type !== 'integer') return undefined;
+  if (property.minimum !== undefined && property.maximum !== undefined) return `an integer from ${property.minimum} to ${property.maximum}`;
+  if (property.minimum !== undefined) return `an integer of at least ${property.minimum}`;
+  return 'an integer';
+}

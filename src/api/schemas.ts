@@ -1,0 +1,96 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_ID } from '../ingest/validate-post.js';
+
+/**
+ * JSON schemas of every route: they validate requests, serialise responses (fast-json-stringify) and
+ * generate /openapi.json, so the three never disagree.
+ */
+const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+export const PostSchema = Type.Object(
+  {
+    userId: Type.Integer(),
+    id: Type.Integer(),
+    title: Type.String(),
+    body: Type.String(),
+    ingested_at: Timestamp,
+    source: Type.String(),
+  },
+  { $id: 'Post', description: 'A stored record: the upstream fields plus when and from where it was ingested' },
+);
+
+export const ErrorSchema = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String({ description: 'the HTTP reason phrase' }),
+    code: Type.String({ description: 'a stable error code, listed in the README' }),
+    message: Type.String({ description: 'what went wrong and what to do about it' }),
+  },
+  { $id: 'Error' },
+);
+
+export const MAX_PAGE = 1000;
+
+export const PostsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 10, description: `posts per page, 1 to ${MAX_PAGE}` }),
+    offset: Type.Integer({ minimum: 0, default: 0, description: 'posts to skip, in id order' }),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'keyset paging: only posts with an id greater than this; use the previous page’s next_after' })),
+  },
+  { additionalProperties: false },
+);
+export type PostsQuery = Static<typeof PostsQuery>;
+
+export const PostsPage = Type.Object({
+  posts: Type.Array(Type.Ref(PostSchema)),
+  count: Type.Integer({ description: 'posts in this page' }),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+  next_after: Type.Union([Type.Integer(), Type.Null()], { description: 'pass as ?after= for the next page; null on the last page' }),
+});
+
+export const PostParams = Type.Object({
+  id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: `a post id, 1 to ${MAX_ID}` }),
+});
+
+export const HealthSchema = Type.Object({ status: Type.Literal('healthy'), time: Timestamp });
+
+export const StatusSchema = Type.Object({
+  last_successful_run: Type.Union([Timestamp, Type.Null()], { description: 'start of the last successful run (the ingested_at it stamped)' }),
+  last_attempt: NullableTimestamp,
+  status: Type.Union([Type.Literal('never_run'), Type.Literal('running'), Type.Literal('success'), Type.Literal('failed')]),
+  records_ingested: Type.Integer({ description: 'valid records the last successful run received and upserted, changed or not' }),
+  records_rejected: Type.Integer({ description: 'invalid records the last successful run skipped' }),
+  last_error: Type.Union([Type.String(), Type.Null()], { description: 'why the last attempt failed; null after a success' }),
+  last_duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'duration of the last finished attempt' }),
+});
+
+export const RunSchema = Type.Object(
+  {
+    run_id: Type.String(),
+    source: Type.String(),
+    status: Type.Union([Type.Literal('running'), Type.Literal('success'), Type.Literal('failed')]),
+    started_at: Timestamp,
+    finished_at: NullableTimestamp,
+    duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+    records_ingested: Type.Integer(),
+    records_rejected: Type.Integer(),
+    records_changed: Type.Union([Type.Integer(), Type.Null()], { description: 'records inserted or updated; null where the store cannot tell' }),
+    error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Run' },
+);
+
+export const RunsQuery = Type.Object(
+  { limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20, description: `runs to return, newest first, 1 to ${MAX_PAGE}` }) },
+  { additionalProperties: false },
+);
+
+export const RunsPage = Type.Object({ runs: Type.Array(Type.Ref(RunSchema)), count: Type.Integer() });
+
+/** Error responses every route can give, for the OpenAPI document. */
+export const COMMON_ERRORS = {
+  400: Type.Ref(ErrorSchema),
+  503: Type.Ref(ErrorSchema),
+} as const;

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RetryPolicy } from '../config.js';
+import { RunInterruptedError } from '../errors.js';
+import { describeError, publicReason } from '../log-safe.js';
+import { withRetry } from '../retry/retry.js';
+import type { Post, RunWriter, Store } from '../stores/store.js';
+import { classifyUpstreamError } from '../upstream/classify-upstream-error.js';
+import { validatePost } from './validate-post.js';
+
+export interface IngestionDeps {
+  readonly store: Store;
+  /** Streams the upstream's records; called once per attempt. */
+  readonly fetchRecords: (signal: AbortSignal) => AsyncIterable<unknown>;
+  readonly retry: RetryPolicy;
+  readonly batchSize: number;
+  readonly source: string;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+export interface RunOutcome {
+  readonly runId: string;
+  readonly status: 'success' | 'failed';
+  readonly recordsIngested: number;
+  readonly recordsRejected: number;
+  readonly error?: string;
+}
+
+/** Rejections logged one by one per run; the rest are counted, so a broken upstream cannot flood the log. */
+const REJECTIONS_LOGGED = 20;
+
+/**
+ * One ingestion run: fetch -> validate -> transform -> store -> status. Upstream failures are retried as a
+ * whole attempt (the store forgets what the failed attempt wrote); invalid records are skipped and counted;
+ * anything else fails the run, which the store records without touching the last good data and status.
+ * Never throws for a failed run: the outcome says what happened.
+ */
+export async function runIngestion(deps: IngestionDeps, signal: AbortSignal): Promise<RunOutcome> {
+  const now = deps.now ?? (() => new Date());
+  const runId = randomUUID();
+  const startedAt = now().toISOString();
+  const log = deps.logger.child({ runId });
+  const writer = await deps.store.beginRun({ runId, startedAt });
+  log.info({ startedAt }, 'run started');
+  let rejected = 0;
+  try {
+    const ingested = await withRetry(
+      async (attempt) => {
+        if (attempt > 1) await writer.discardAttempt();
+        const tally = await ingestAttempt(deps, writer, { ingestedAt: startedAt, source: deps.source }, signal, log);
+        rejected = tally.rejected;
+        return tally.valid;
+      },
+      {
+        policy: deps.retry,
+        classify: (error) => classifyUpstreamError(error),
+        signal,
+        onRetry: ({ retry, delayMs, reason, error }) =>
+          log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying'),
+      },
+    );
+    signal.throwIfAborted();
+    const finishedAt = now().toISOString();
+    const { recordsChanged } = await writer.commit({ finishedAt, recordsIngested: ingested, recordsRejected: rejected });
+    log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: Date.parse(finishedAt) - Date.parse(startedAt) }, 'run succeeded');
+    return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
+  } catch (error) {
+    const reason = signal.aborted ? new RunInterruptedError().message : publicReason(error);
+    log.error({ error: describeError(error) }, `run failed: ${reason}`);
+    try {
+      await writer.abort({ finishedAt: now().toISOString(), error: reason, recordsRejected: rejected });
+    } catch (abortError) {
+      log.error({ error: describeError(abortError) }, 'could not record the failed run; the next start marks it failed');
+    }
+    return { runId, status: 'failed', recordsIngested: 0, recordsRejected: rejected, error: reason };
+  }
+}
+
+async function ingestAttempt(
+  deps: IngestionDeps,
+  writer: RunWriter,
+  stamp: { ingestedAt: string; source: string },
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ valid: number; rejected: number }> {
+  let valid = 0;
+  let rejected = 0;
+  let batch: Post[] = [];
+  let index = 0;
+  for await (const raw of deps.fetchRecords(signal)) {
+    const result = validatePost(raw, stamp);
+    if (result.ok) {
+      valid += 1;
+      batch.push(result.post);
+      if (batch.length >= deps.batchSize) {
+        await writer.write(batch);
+        batch = [];
+      }
+    } else {
+      rejected += 1;
+      if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
+    }
+    index += 1;
+  }
+  if (batch.length > 0) await writer.write(batch);
+  if (rejected > REJECTIONS_LOGGED) log.warn({ rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');
+  return { valid, rejected };
+}

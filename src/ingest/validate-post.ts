@@ -1,0 +1,58 @@
+import type { Post } from '../stores/store.js';
+
+/** The largest id and userId accepted: PostgreSQL `integer`, and the bound every store is tested at. */
+export const MAX_ID = 2 ** 31 - 1;
+
+export type PostValidation =
+  | { readonly ok: true; readonly post: Post }
+  | { readonly ok: false; readonly reason: string };
+
+export interface Stamp {
+  /** The run's start, RFC 3339 UTC. */
+  readonly ingestedAt: string;
+  readonly source: string;
+}
+
+/**
+ * Checks one upstream element against the seed's record shape and, when it holds, returns the stored post:
+ * the four upstream fields (others are dropped) plus the run's `ingested_at` and `source`. The reason of a
+ * rejection says which field is wrong and what it got, short enough for a log line.
+ */
+export function validatePost(raw: unknown, stamp: Stamp): PostValidation {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, reason: `record must be a JSON object, got ${describe(raw)}` };
+  }
+  const record = raw as Record<string, unknown>;
+  for (const field of ['id', 'userId'] as const) {
+    const value = record[field];
+    if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_ID) {
+      return { ok: false, reason: `${field} must be an integer from 1 to ${MAX_ID}, got ${describe(value)}` };
+    }
+  }
+  for (const field of ['title', 'body'] as const) {
+    const value = record[field];
+    if (typeof value !== 'string') return { ok: false, reason: `${field} must be a string, got ${describe(value)}` };
+    // PostgreSQL text cannot hold U+0000; rejecting it everywhere keeps every store byte for byte alike.
+    if (value.includes('\u0000')) return { ok: false, reason: `${field} contains a NUL character` };
+  }
+  return {
+    ok: true,
+    post: {
+      userId: record.userId as number,
+      id: record.id as number,
+      title: record.title as string,
+      body: record.body as string,
+      ingested_at: stamp.ingestedAt,
+      source: stamp.source,
+    },
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app.js';
+import { loadConfig, type Config } from './config.js';
+import { AppError } from './errors.js';
+import { runIngestion } from './ingest/run-ingestion.js';
+import { IngestionScheduler } from './ingest/scheduler.js';
+import { createLogger } from './logger.js';
+import { describeError } from './log-safe.js';
+import { createStore } from './stores/create-store.js';
+import type { Store } from './stores/store.js';
+import { streamRecords } from './upstream/stream-records.js';
+
+/** Start-up failures end here: one line naming what to fix, no stack trace, a non-zero exit. */
+function exitWithLine(line: string, code = 1): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(code);
+}
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    exitWithLine(error instanceof AppError ? error.message : 'invalid configuration', 2);
+  }
+  const logger = createLogger(config);
+
+  let store: Store;
+  try {
+    store = await createStore(config);
+    await store.init();
+    const recovered = await store.recoverInterruptedRuns(new Date().toISOString());
+    if (recovered > 0) logger.warn({ recovered }, 'runs left running by a stopped process were marked failed');
+  } catch (error) {
+    logger.flush();
+    exitWithLine(`cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`);
+  }
+
+  const app = await buildApp({ store, logger, version });
+  const scheduler = new IngestionScheduler({
+    intervalMs: config.ingestionIntervalMs,
+    logger,
+    runOnce: (signal) =>
+      runIngestion(
+        {
+          store,
+          logger,
+          retry: config.retry,
+          batchSize: config.batchSize,
+          source: config.sourceName,
+          fetchRecords: (attemptSignal) =>
+            streamRecords({ url: config.apiEndpoint, timeoutMs: config.apiTimeoutMs, maxBytes: config.maxResponseBytes, signal: attemptSignal }),
+        },
+        signal,
+      ),
+  });
+
+  try {
+    await app.listen({ port: config.serverPort, host: '0.0.0.0' });
+  } catch (error) {
+    exitWithLine(`cannot listen on SERVER_PORT=${config.serverPort}: ${(error as { code?: string }).code ?? 'failed'}`);
+  }
+  logger.info({ storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, version }, 'service started');
+  // The first run starts now, in the background: the API is already serving.
+  scheduler.start();
+  installShutdown({ app, scheduler, store, logger, timeoutMs: config.shutdownTimeoutMs });
+}
+
+interface ShutdownDeps {
+  readonly app: FastifyInstance;
+  readonly scheduler: IngestionScheduler;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting connections and drain requests (Fastify answers 503 to new ones meanwhile),
+ * cancel the run in flight (it records itself as failed, its staged records dropped), close the store, exit 0.
+ * Past SHUTDOWN_TIMEOUT, or on a second signal, exit at once.
+ */
+function installShutdown({ app, scheduler, store, logger, timeoutMs }: ShutdownDeps): void {
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, timeoutMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown took longer than SHUTDOWN_TIMEOUT: exiting now');
+      process.exit(1);
+    }, timeoutMs).unref();
+    const results = await Promise.allSettled([app.close(), scheduler.stop()]);
+    for (const result of results) if (result.status === 'rejected') logger.error({ error: describeError(result.reason) }, 'shutdown step failed');
+    await store.close().catch((error: unknown) => logger.error({ error: describeError(error) }, 'closing the store failed'));
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
+}
+
+await main();

@@ -1,0 +1,112 @@
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
+import StreamJsonParser from 'stream-json';
+import StreamArray from 'stream-json/streamers/StreamArray.js';
+import { UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
+
+export interface StreamRecordsOptions {
+  readonly url: string;
+  /** The longest wait for the response headers, and the longest silence while the body streams. */
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  readonly signal?: AbortSignal | undefined;
+  readonly dispatcher?: Dispatcher | undefined;
+}
+
+/**
+ * Streams the elements of the JSON array an upstream answers, one at a time, so memory stays flat whatever
+ * the response size. Throws the catalog's upstream errors: UpstreamStatusError for a non-2xx answer,
+ * UpstreamNetworkError for a failed, reset or silent connection, UpstreamTooLargeError past `maxBytes`, and
+ * UpstreamInvalidJsonError when the body is not a JSON array. An abort of `signal` ends it at once.
+ */
+export async function* streamRecords(options: StreamRecordsOptions): AsyncGenerator<unknown> {
+  const response = await send(options);
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > options.maxBytes) {
+    response.body.destroy();
+    throw new UpstreamTooLargeError(options.maxBytes);
+  }
+  const elements = pipeline(
+    response.body,
+    byteLimit(options.maxBytes),
+    StreamJsonParser.parser(),
+    StreamArray.streamArray(),
+    () => {
+      // errors surface through the iterator below, where they are classified
+    },
+  );
+  try {
+    for await (const element of elements) yield (element as { value: unknown }).value;
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw classifyBodyError(error);
+  } finally {
+    elements.destroy();
+  }
+}
+
+async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseData> {
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(options.url, {
+      method: 'GET',
+      headers: { accept: 'application/json' },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: options.signal,
+      dispatcher: options.dispatcher,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw new UpstreamNetworkError(networkReason(error), { cause: error });
+  }
+  if (response.statusCode < 200 || response.statusCode > 299) {
+    response.body.destroy();
+    const retryAfter = response.headers['retry-after'];
+    throw new UpstreamStatusError(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+  }
+  return response;
+}
+
+/** Counts bytes as they arrive and fails the stream as soon as the bound is passed. */
+function byteLimit(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > maxBytes) callback(new UpstreamTooLargeError(maxBytes));
+      else callback(null, chunk);
+    },
+  });
+}
+
+function classifyBodyError(error: unknown): Error {
+  if (error instanceof UpstreamTooLargeError) return error;
+  if (isNetworkError(error)) return new UpstreamNetworkError(networkReason(error), { cause: error });
+  const reason = error instanceof Error ? error.message.replace(/\s+/g, ' ').slice(0, 120) : 'unreadable body';
+  return new UpstreamInvalidJsonError(reason, { cause: error });
+}
+
+function isNetworkError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('E') || code === 'ERR_STREAM_PREMATURE_CLOSE');
+}
+
+/** A short reason without addresses or paths: the error code tells an operator what happened. */
+function networkReason(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'no response headers within API_TIMEOUT';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'the body stalled for longer than API_TIMEOUT';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect timed out';
+    case 'UND_ERR_SOCKET':
+      return 'connection closed before the response was complete';
+    case undefined:
+      return 'request failed';
+    default:
+      return `connection error ${String(code)}`;
+  }
+}
