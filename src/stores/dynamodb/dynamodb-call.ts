@@ -1,0 +1,70 @@
+import type { RetryPolicy } from '../../config.js';
+import { StoreUnavailableError } from '../../errors.js';
+import { withRetry, type RetryDecision } from '../../retry/retry.js';
+
+/** DynamoDB's names for "slow down": retried with the shared backoff, never counted as an outage at once. */
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+
+/** Socket failures worth another attempt: the endpoint restarted, or the connection dropped or stalled. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+
+/** A batch call that still had items or keys left after the attempt; retried like throttling. */
+export class UnprocessedBatchError extends Error {
+  readonly remaining: number;
+
+  constructor(operation: string, remaining: number) {
+    super(`${operation}: ${remaining} items left unprocessed`);
+    this.name = 'UnprocessedBatchError';
+    this.remaining = remaining;
+  }
+}
+
+interface AwsLikeError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+/** The only place that decides which DynamoDB failures are worth another attempt. */
+export function classifyDynamoDbError(error: unknown): RetryDecision {
+  const e = (error ?? {}) as AwsLikeError;
+  if (error instanceof UnprocessedBatchError) return { retryable: true, reason: 'unprocessed items' };
+  if (e.name !== undefined && THROTTLING.has(e.name)) return { retryable: true, reason: 'throttled' };
+  if (e.code !== undefined && NETWORK_CODES.has(e.code)) return { retryable: true, reason: 'network' };
+  if (e.name === 'TimeoutError') return { retryable: true, reason: 'timeout' };
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) return { retryable: true, reason: `status ${status}` };
+  return { retryable: false, reason: e.name ?? 'error' };
+}
+
+/** Whether the error is DynamoDB's answer that a ConditionExpression did not hold. */
+export function isConditionFailed(error: unknown): boolean {
+  return (error as AwsLikeError | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Runs one DynamoDB call under the shared retry policy (the SDK's own retries are off, so there is one layer),
+ * and turns what still fails into StoreUnavailableError. AWS's text stays in `cause`, never in the message.
+ * Errors `expected` by the caller (a failed condition, a missing table) pass through untouched.
+ */
+export async function callDynamoDb<T>(
+  operation: string,
+  policy: RetryPolicy,
+  attempt: () => Promise<T>,
+  expected: (error: unknown) => boolean = () => false,
+): Promise<T> {
+  try {
+    return await withRetry(attempt, {
+      policy,
+      classify: (error) => (expected(error) ? { retryable: false, reason: 'expected' } : classifyDynamoDbError(error)),
+    });
+  } catch (error) {
+    if (expected(error) || error instanceof StoreUnavailableError) throw error;
+    throw new StoreUnavailableError(operation, { cause: error });
+  }
+}

@@ -1,0 +1,70 @@
+import pg from 'pg';
+import { StoreUnavailableError } from '../../errors.js';
+import type { RetryDecision } from '../../retry/retry.js';
+
+/**
+ * Runs a database call and turns any driver or network error into the contract's StoreUnavailableError. The
+ * driver's text (which can name hosts, users or SQL) goes only into `cause`, never into the message.
+ */
+export async function guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+    throw new StoreUnavailableError(operation, { cause: error });
+  }
+}
+
+/**
+ * SQLSTATE classes worth another attempt while connecting: connection exception (08), insufficient resources
+ * (53: too many connections) and operator intervention (57: starting up, shutting down). Anything else the
+ * server answers (a wrong password, a missing database, no privilege) will answer the same next time.
+ */
+const TRANSIENT_SQLSTATE_CLASSES = new Set(['08', '53', '57']);
+
+/** Decides whether `init()` tries again. Errors without a SQLSTATE come from the network, and are retried. */
+export function classifyConnectError(error: unknown): RetryDecision {
+  if (error instanceof pg.DatabaseError) {
+    const code = error.code ?? '';
+    return { retryable: TRANSIENT_SQLSTATE_CLASSES.has(code.slice(0, 2)), reason: `SQLSTATE ${code}` };
+  }
+  return { retryable: true, reason: 'network' };
+}
+
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'connection timed out',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
+
+const SERVER_REASONS: Readonly<Record<string, string>> = {
+  '28P01': 'authentication failed',
+  '28000': 'authentication failed',
+  '3D000': 'database does not exist',
+  '42501': 'permission denied',
+  '53300': 'too many connections',
+  '57P03': 'the server is starting up',
+};
+
+/** Why a connection failed, in our own words: safe for a log line or a one-line start-up error. */
+export function describeConnectFailure(error: unknown): string {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  if (error instanceof pg.DatabaseError) return SERVER_REASONS[code] ?? `the server refused (SQLSTATE ${code})`;
+  if (NETWORK_REASONS[code]) return NETWORK_REASONS[code];
+  if (error instanceof Error && /timeout/i.test(error.message)) return 'connection timed out';
+  return 'connection failed';
+}
+
+/** Host, port and database of a connection string, without user or password; for error messages. */
+export function describeTarget(uri: string): string {
+  try {
+    const url = new URL(uri);
+    return `${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname.length > 1 ? url.pathname : ''}`;
+  } catch {
+    return 'the configured server';
+  }
+}

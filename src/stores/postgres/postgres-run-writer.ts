@@ -1,0 +1,182 @@
+import type pg from 'pg';
+import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
+import { guard } from './postgres-errors.js';
+import { quoteIdentifier as q } from './postgres-schema.js';
+
+// Session-private (pg_temp), so runs on other connections never see or block each other's staging.
+const STAGE = 'pg_temp.ingestion_stage_posts';
+
+/**
+ * One batch is one statement: the columns travel as six arrays and unnest() turns them back into rows inside
+ * the server. The statement text and its six parameters stay the same whatever the batch size, so it never
+ * meets the 65,535-parameter limit of a multi-row VALUES, needs no extra library (COPY would need
+ * pg-copy-streams), and works over any pooler. COPY may be faster for huge batches: measuring that is the
+ * benchmark issue's job. ON CONFLICT keeps the last of duplicate ids across batches; within one batch they
+ * are folded first (lastOccurrences), since one INSERT may not update the same row twice.
+ */
+const STAGE_BATCH = `INSERT INTO ${STAGE} (id, user_id, title, body, ingested_at, source)
+  SELECT * FROM unnest($1::integer[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[])
+  ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title, body = excluded.body,
+    ingested_at = excluded.ingested_at, source = excluded.source`;
+
+/**
+ * Stages a run's posts in a TEMP table of one dedicated pooled connection, holding no lock on the shared
+ * tables, then merges them and records the status in one short transaction on commit. Readers see the run's
+ * records only when that transaction commits, together with its status.
+ */
+export class PostgresRunWriter implements RunWriter {
+  readonly #client: RunClient;
+  readonly #pool: pg.Pool;
+  readonly #options: StoreOptions;
+  readonly #run: RunStart;
+
+  private constructor(client: RunClient, pool: pg.Pool, options: StoreOptions, run: RunStart) {
+    this.#client = client;
+    this.#pool = pool;
+    this.#options = options;
+    this.#run = run;
+  }
+
+  /** Creates the staging table and records the run as `running`, in one transaction on the run's client. */
+  static async begin(client: RunClient, pool: pg.Pool, options: StoreOptions, run: RunStart): Promise<PostgresRunWriter> {
+    const { tableName: table, source } = options;
+    try {
+      await guard('begin run', () =>
+        withTransaction(client, async () => {
+          await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${STAGE} (
+            id integer PRIMARY KEY, user_id integer NOT NULL, title text NOT NULL, body text NOT NULL,
+            ingested_at text NOT NULL, source text NOT NULL)`);
+          await client.query(`TRUNCATE ${STAGE}`);
+          await client.query(`INSERT INTO ${q(`${table}_runs`)} (run_id, source, status, started_at) VALUES ($1, $2, 'running', $3)`, [
+            run.runId,
+            source,
+            run.startedAt,
+          ]);
+          await client.query(
+            `INSERT INTO ${q(`${table}_status`)} (source, status, current_run_id, last_attempt) VALUES ($1, 'running', $2, $3)
+             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id, last_attempt = excluded.last_attempt`,
+            [source, run.runId, run.startedAt],
+          );
+        }),
+      );
+    } catch (error) {
+      client.release();
+      throw error;
+    }
+    return new PostgresRunWriter(client, pool, options, run);
+  }
+
+  async write(posts: readonly Post[]): Promise<void> {
+    if (posts.length === 0) return;
+    const unique = lastOccurrences(posts);
+    await guard('stage posts', () =>
+      this.#client.query(STAGE_BATCH, [
+        unique.map((p) => p.id),
+        unique.map((p) => p.userId),
+        unique.map((p) => p.title),
+        unique.map((p) => p.body),
+        unique.map((p) => p.ingested_at),
+        unique.map((p) => p.source),
+      ]),
+    );
+  }
+
+  async discardAttempt(): Promise<void> {
+    await guard('discard attempt', () => this.#client.query(`TRUNCATE ${STAGE}`));
+  }
+
+  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+    const client = this.#client;
+    const table = this.#options.tableName;
+    const { runId, startedAt } = this.#run;
+    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
+    try {
+      const recordsChanged = await guard('commit run', () =>
+        withTransaction(client, async () => {
+          // An unchanged record is left alone, so it keeps the ingested_at of the run that last changed it;
+          // rowCount then counts exactly the rows inserted or updated. ORDER BY id takes the row locks in one
+          // order, so two replicas merging overlapping ids wait for each other instead of deadlocking.
+          const merged = await client.query(
+            `INSERT INTO ${q(table)} AS t (id, user_id, title, body, ingested_at, source)
+             SELECT id, user_id, title, body, ingested_at, source FROM ${STAGE} ORDER BY id
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title, body = excluded.body,
+               ingested_at = excluded.ingested_at, source = excluded.source
+             WHERE (t.user_id, t.title, t.body, t.source) IS DISTINCT FROM (excluded.user_id, excluded.title, excluded.body, excluded.source)`,
+          );
+          const changes = merged.rowCount ?? 0;
+          await client.query(
+            `UPDATE ${q(`${table}_runs`)} SET status = 'success', finished_at = $1, duration_ms = $2, records_ingested = $3,
+               records_rejected = $4, records_changed = $5 WHERE run_id = $6`,
+            [result.finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId],
+          );
+          await this.#recordSuccess(client, result, durationMs);
+          await this.#pruneRuns(client);
+          await client.query(`TRUNCATE ${STAGE}`);
+          return changes;
+        }),
+      );
+      return { recordsChanged };
+    } finally {
+      client.release();
+    }
+  }
+
+  async abort(result: RunFailure): Promise<void> {
+    const { tableName: table, source } = this.#options;
+    const { runId, startedAt } = this.#run;
+    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
+    // Nothing staged was merged, so dropping the staged rows is all the undoing there is. If that fails the
+    // client is destroyed, and its TEMP table goes with its session.
+    if (this.#client.healthy) await this.#client.query(`TRUNCATE ${STAGE}`).catch(() => undefined);
+    // Released before the failure is recorded, on a fresh pooled connection: the run's own connection may be
+    // the one that broke, and with POSTGRES_POOL_SIZE=1 holding it would leave no connection to ask for.
+    this.#client.release();
+    await guard('abort run', () =>
+      withPooledTransaction(this.#pool, async (client) => {
+        await client.query(
+          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, duration_ms = $2, records_rejected = $3, error = $4
+           WHERE run_id = $5`,
+          [result.finishedAt, durationMs, result.recordsRejected, result.error, runId],
+        );
+        await client.query(
+          `UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1, last_duration_ms = $2
+           WHERE source = $3 AND current_run_id = $4`,
+          [result.error, durationMs, source, runId],
+        );
+        await this.#pruneRuns(client);
+      }),
+    );
+  }
+
+  async #recordSuccess(client: Queryable, result: RunSuccess, durationMs: number): Promise<void> {
+    const { tableName: table, source } = this.#options;
+    const { runId, startedAt } = this.#run;
+    // A slower, older run never replaces the success of a newer one...
+    await client.query(
+      `UPDATE ${q(`${table}_status`)} SET last_successful_run = $1, records_ingested = $2, records_rejected = $3
+       WHERE source = $4 AND (last_successful_run IS NULL OR last_successful_run <= $1)`,
+      [startedAt, result.recordsIngested, result.recordsRejected, source],
+    );
+    // ...nor the state of a run that began after it.
+    await client.query(
+      `UPDATE ${q(`${table}_status`)} SET status = 'success', last_error = NULL, last_duration_ms = $1
+       WHERE source = $2 AND current_run_id = $3`,
+      [durationMs, source, runId],
+    );
+  }
+
+  async #pruneRuns(client: Queryable): Promise<void> {
+    const { tableName: table, source, runHistoryLimit } = this.#options;
+    await client.query(
+      `DELETE FROM ${q(`${table}_runs`)} WHERE source = $1 AND run_id NOT IN
+         (SELECT run_id FROM ${q(`${table}_runs`)} WHERE source = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2)`,
+      [source, runHistoryLimit],
+    );
+  }
+}
+
+/** The batch with each id once, holding the values of its last occurrence. */
+function lastOccurrences(posts: readonly Post[]): Post[] {
+  return [...new Map(posts.map((p) => [p.id, p])).values()];
+}

@@ -1,0 +1,191 @@
+import pg from 'pg';
+import { StoreUnavailableError } from '../../errors.js';
+import { withRetry } from '../../retry/retry.js';
+import {
+  INTERRUPTED_BY_CRASH,
+  NEVER_RUN,
+  type IngestionStatus,
+  type Post,
+  type PostPage,
+  type Run,
+  type RunStart,
+  type RunWriter,
+  type Store,
+} from '../store.js';
+import { RunClient, withPooledTransaction, type Queryable } from './postgres-client.js';
+import { classifyConnectError, describeConnectFailure, describeTarget, guard } from './postgres-errors.js';
+import { PostgresRunWriter } from './postgres-run-writer.js';
+import { migrationLockKey, migrationsTableSql, postgresMigrations, quoteIdentifier as q } from './postgres-schema.js';
+import type { PostgresStoreConfig } from './postgres-store-config.js';
+
+const POST_COLUMNS = 'user_id AS "userId", id, title, body, ingested_at, source';
+const RUN_COLUMNS =
+  'run_id, source, status, started_at, finished_at, duration_ms, records_ingested, records_rejected, records_changed, error';
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * PostgreSQL through `pg`, with one pool for the API's reads and for each run's dedicated connection. MVCC
+ * gives readers the last committed state while a run writes, and a run's records become visible together
+ * with its status, in one transaction. The pool reconnects by itself after an outage; meanwhile every call
+ * fails with StoreUnavailableError.
+ */
+export class PostgresStore implements Store {
+  readonly name = 'postgresql';
+  readonly capabilities = { atomicRuns: true } as const;
+  readonly #config: PostgresStoreConfig;
+  readonly #runClients = new Set<RunClient>();
+  #pool: pg.Pool | undefined;
+
+  constructor(config: PostgresStoreConfig) {
+    this.#config = config;
+  }
+
+  /** Connects (retrying with the configured policy while the server is unreachable) and migrates. */
+  async init(): Promise<void> {
+    const pool = (this.#pool ??= this.#createPool());
+    let attempts = 0;
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          await withPooledTransaction(pool, (client) => this.#migrate(client));
+        },
+        { policy: this.#config.connectRetry, classify: classifyConnectError },
+      );
+    } catch (error) {
+      // A store that could not start keeps no pool, so the process can exit; a later init() starts afresh.
+      if (this.#pool === pool) this.#pool = undefined;
+      await pool.end().catch(() => undefined);
+      const reason = `PostgreSQL at ${describeTarget(this.#config.uri)}: ${describeConnectFailure(error)}, gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      throw new StoreUnavailableError(reason, { cause: error });
+    }
+  }
+
+  #createPool(): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: this.#config.uri,
+      max: this.#config.poolSize,
+      connectionTimeoutMillis: this.#config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
+    // An idle client's connection died (server restart, network cut). The pool has already dropped it and
+    // opens a new connection on the next query; without a listener, Node would crash the process instead.
+    pool.on('error', () => undefined);
+    return pool;
+  }
+
+  /** Under an advisory lock held to the end of the transaction, so concurrent replicas migrate one at a time. */
+  async #migrate(client: Queryable): Promise<void> {
+    const table = this.#config.tableName;
+    await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [migrationLockKey(table)]);
+    // Checked before creating: CREATE TABLE IF NOT EXISTS needs the CREATE privilege on the schema even when
+    // the table exists, and a service that only reads and writes its tables should not need it.
+    const { rows: found } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [
+      q(`${table}_migrations`),
+    ]);
+    if (!found[0]?.exists) await client.query(migrationsTableSql(table));
+    const { rows } = await client.query<{ version: number }>(
+      `SELECT COALESCE(MAX(version), 0)::integer AS version FROM ${q(`${table}_migrations`)}`,
+    );
+    const applied = rows[0]?.version ?? 0;
+    const migrations = postgresMigrations(table);
+    for (let version = applied + 1; version <= migrations.length; version++) {
+      await client.query(migrations[version - 1] as string);
+      await client.query(`INSERT INTO ${q(`${table}_migrations`)} (version, applied_at) VALUES ($1, $2)`, [
+        version,
+        new Date().toISOString(),
+      ]);
+    }
+  }
+
+  /** Ends the pool; a run still holding a connection has it destroyed, which rolls back what it staged. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    for (const client of [...this.#runClients]) client.release(new Error('store closed'));
+    await pool?.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('ping', 'SELECT 1');
+  }
+
+  async listPosts(page: PostPage): Promise<Post[]> {
+    const table = q(this.#config.tableName);
+    return page.after === undefined
+      ? this.#query<Post>('list posts', `SELECT ${POST_COLUMNS} FROM ${table} ORDER BY id LIMIT $1 OFFSET $2`, [page.limit, page.offset])
+      : this.#query<Post>('list posts', `SELECT ${POST_COLUMNS} FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [page.after, page.limit]);
+  }
+
+  async getPost(id: number): Promise<Post | undefined> {
+    const rows = await this.#query<Post>('get post', `SELECT ${POST_COLUMNS} FROM ${q(this.#config.tableName)} WHERE id = $1`, [id]);
+    return rows[0];
+  }
+
+  async getStatus(): Promise<IngestionStatus> {
+    const [row] = await this.#query<StatusRow>(
+      'read status',
+      `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms
+       FROM ${q(`${this.#config.tableName}_status`)} WHERE source = $1`,
+      [this.#config.source],
+    );
+    if (!row) return NEVER_RUN;
+    return { ...row, last_duration_ms: toNumberOrNull(row.last_duration_ms) };
+  }
+
+  async listRuns(limit: number): Promise<Run[]> {
+    const rows = await this.#query<RunRow>(
+      'list runs',
+      `SELECT ${RUN_COLUMNS} FROM ${q(`${this.#config.tableName}_runs`)} WHERE source = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2`,
+      [this.#config.source, limit],
+    );
+    return rows.map((row) => ({ ...row, duration_ms: toNumberOrNull(row.duration_ms) }));
+  }
+
+  async recoverInterruptedRuns(finishedAt: string): Promise<number> {
+    const { tableName: table, source } = this.#config;
+    const pool = this.#requirePool();
+    return guard('recover runs', () =>
+      withPooledTransaction(pool, async (client) => {
+        const { rowCount } = await client.query(
+          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1::text, error = $2,
+             duration_ms = floor(extract(epoch FROM ($1::text)::timestamptz - started_at::timestamptz) * 1000)::bigint
+           WHERE source = $3 AND status = 'running'`,
+          [finishedAt, INTERRUPTED_BY_CRASH, source],
+        );
+        await client.query(`UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1 WHERE source = $2 AND status = 'running'`, [
+          INTERRUPTED_BY_CRASH,
+          source,
+        ]);
+        return rowCount ?? 0;
+      }),
+    );
+  }
+
+  async beginRun(run: RunStart): Promise<RunWriter> {
+    const pool = this.#requirePool();
+    const client = await guard('begin run', () => pool.connect());
+    const runClient = new RunClient(client, (released) => this.#runClients.delete(released));
+    this.#runClients.add(runClient);
+    return PostgresRunWriter.begin(runClient, pool, this.#config, run);
+  }
+
+  async #query<R extends pg.QueryResultRow>(operation: string, text: string, values?: unknown[]): Promise<R[]> {
+    const pool = this.#requirePool();
+    const result = await guard(operation, () => pool.query<R>(text, values));
+    return result.rows;
+  }
+
+  #requirePool(): pg.Pool {
+    if (!this.#pool) throw new StoreUnavailableError('store not initialised');
+    return this.#pool;
+  }
+}
+
+/** pg returns bigint columns as strings (they may exceed 2^53); durations in ms never do. */
+type StatusRow = Omit<IngestionStatus, 'last_duration_ms'> & { last_duration_ms: string | null };
+type RunRow = Omit<Run, 'duration_ms'> & { duration_ms: string | null };
+
+function toNumberOrNull(value: string | number | null): number | null {
+  return value === null ? null : Number(value);
+}

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
+import type { PostgresStoreConfig } from '../../src/stores/postgres/postgres-store-config.js';
+import type { Post, Store } from '../../src/stores/store.js';
+import { selectedBackends, uniqueTableName } from '../support/backends.js';
+import { freePort, postgresUri, startPostgresServer, TEST_CONNECT_RETRY, type PostgresServer } from '../support/postgres-backend.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+const SOURCE = 'pg-specific';
+const wanted = selectedBackends().some((backend) => backend.name === 'postgresql');
+
+function post(id: number, overrides: Partial<Post> = {}): Post {
+  return { userId: 1, id, title: `title ${id}`, body: `body of ${id}`, ingested_at: at(0), source: SOURCE, ...overrides };
+}
+
+function at(second: number): string {
+  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
+}
+
+async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[]): Promise<void> {
+  const writer = await store.beginRun({ runId, startedAt });
+  await writer.write(posts.map((p) => ({ ...p, ingested_at: startedAt })));
+  await writer.commit({ finishedAt: new Date(Date.parse(startedAt) + 1000).toISOString(), recordsIngested: posts.length, recordsRejected: 0 });
+}
+
+/** Everything a log line or a response could show of an error: message, stack, and the same for each cause. */
+function visibleText(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) parts.push(e.message, String(e.stack), String(e));
+  return parts.join('\n');
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof StoreUnavailableError && error.code === 'STORE_UNAVAILABLE' && !error.message.includes('\n');
+}
+
+async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name postgresql' }, () => {
+  let server: PostgresServer;
+  const stores: Store[] = [];
+  const proxies: TcpProxy[] = [];
+  const clients: pg.Client[] = [];
+
+  before(async () => {
+    server = await startPostgresServer();
+  });
+  after(async () => {
+    await Promise.allSettled(stores.map((s) => s.close()));
+    await Promise.allSettled(clients.map((c) => c.end()));
+    await Promise.allSettled(proxies.map((p) => p.close()));
+    await server?.stop();
+  });
+
+  function newStore(overrides: Partial<PostgresStoreConfig> = {}): PostgresStore {
+    const store = new PostgresStore({
+      tableName: uniqueTableName('pg'),
+      source: SOURCE,
+      batchSize: 100,
+      runHistoryLimit: 100,
+      uri: server.uri,
+      poolSize: 4,
+      connectRetry: TEST_CONNECT_RETRY,
+      ...overrides,
+    });
+    stores.push(store);
+    return store;
+  }
+
+  /** A store that reaches PostgreSQL through a proxy the test can cut. */
+  async function proxiedStore(tableName = uniqueTableName('pg')): Promise<{ store: PostgresStore; proxy: TcpProxy }> {
+    const proxy = await startTcpProxy(server.connection.host, server.connection.port);
+    proxies.push(proxy);
+    const store = newStore({ tableName, uri: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }) });
+    await store.init();
+    return { store, proxy };
+  }
+
+  /** A direct connection, around any proxy, for setting up locks and looking at the tables. */
+  async function directClient(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: server.uri });
+    client.on('error', () => undefined);
+    clients.push(client);
+    await client.connect();
+    return client;
+  }
+
+  it('when PostgreSQL becomes unreachable, then reads and a run fail with STORE_UNAVAILABLE, and the same store recovers when it is back', async () => {
+    const { store, proxy } = await proxiedStore();
+    await ingest(store, 'r1', at(1), [post(1), post(2)]);
+    const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+    await writer.write([post(3, { ingested_at: at(2) })]);
+
+    await proxy.cut();
+    for (const call of [store.ping(), store.listPosts({ limit: 10, offset: 0 }), store.getPost(1), store.getStatus(), store.listRuns(5)]) {
+      assert.ok(isUnavailable(await rejection(call)));
+    }
+    assert.ok(isUnavailable(await rejection(writer.commit({ finishedAt: at(3), recordsIngested: 1, recordsRejected: 0 }))));
+    // Recording the failure needs the database too; the run row stays `running` until recoverInterruptedRuns.
+    assert.ok(isUnavailable(await rejection(writer.abort({ finishedAt: at(3), error: 'store unavailable', recordsRejected: 0 }))));
+    assert.ok(isUnavailable(await rejection(store.beginRun({ runId: 'r2b', startedAt: at(3) }))));
+
+    await proxy.restore();
+    assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => p.id), [1, 2]);
+    await ingest(store, 'r3', at(4), [post(1, { title: 'after the outage' }), post(4)]);
+    assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => p.id), [1, 2, 4]);
+    assert.equal((await store.getPost(1))?.title, 'after the outage');
+    const status = await store.getStatus();
+    assert.equal(status.status, 'success');
+    assert.equal(status.last_successful_run, at(4));
+  });
+
+  it('when PostgreSQL is unreachable at start, then init retries and fails with one line naming the server', async () => {
+    const port = await freePort();
+    const store = newStore({
+      uri: postgresUri(server.connection, { host: '127.0.0.1', port }),
+      connectRetry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      connectTimeoutMs: 2000,
+    });
+    const error = await rejection(store.init());
+    assert.ok(isUnavailable(error));
+    const { message } = error as StoreUnavailableError;
+    assert.match(message, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${port}/ingestion: connection refused, gave up after 3 attempts`));
+    assert.ok(isUnavailable(await rejection(store.ping())), 'a store that failed to start is not usable');
+  });
+
+  it('when the URI holds a password, then no thrown error shows it: wrong password, unreachable server, outage', async () => {
+    const wrong = `wrong-${Date.now().toString(36)}-secret`;
+    const { password } = server.connection;
+    const errors: unknown[] = [];
+
+    const badLogin = newStore({ uri: postgresUri(server.connection, { password: wrong }) });
+    const loginError = await rejection(badLogin.init());
+    assert.ok(isUnavailable(loginError));
+    // Authentication failures are not retried: the next attempt would be refused the same way.
+    assert.match((loginError as Error).message, /authentication failed, gave up after 1 attempt\)/);
+    errors.push(loginError);
+
+    const unreachable = newStore({ uri: postgresUri(server.connection, { port: await freePort() }), connectRetry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 } });
+    errors.push(await rejection(unreachable.init()));
+
+    const { store, proxy } = await proxiedStore();
+    await proxy.cut();
+    errors.push(await rejection(store.listPosts({ limit: 1, offset: 0 })), await rejection(store.beginRun({ runId: 'r1', startedAt: at(1) })));
+    await proxy.restore();
+
+    for (const error of errors) {
+      assert.ok(isUnavailable(error));
+      const text = visibleText(error);
+      assert.ok(!text.includes(password), `the password leaked: ${(error as Error).message}`);
+      assert.ok(!text.includes(wrong), `the wrong password leaked: ${(error as Error).message}`);
+    }
+  });
+
+  it('when several replicas init one fresh table at once, then all succeed and each migration runs once', async () => {
+    const tableName = uniqueTableName('pg');
+    const replicas = Array.from({ length: 4 }, () => newStore({ tableName }));
+    await Promise.all(replicas.map((store) => store.init()));
+    const admin = await directClient();
+    const { rows } = await admin.query<{ version: number }>(`SELECT version FROM "${tableName}_migrations" ORDER BY version`);
+    assert.deepEqual(rows.map((r) => r.version), [1]);
+    await ingest(replicas[0] as Store, 'r1', at(1), [post(1)]);
+    assert.equal((await (replicas[3] as Store).getPost(1))?.id, 1);
+  });
+
+  it('when the connection is cut while a commit is in flight, then records and status stay as before the run', async () => {
+    const tableName = uniqueTableName('pg');
+    const { store, proxy } = await proxiedStore(tableName);
+    await ingest(store, 'r1', at(1), [post(1), post(2)]);
+    const recordsBefore = await store.listPosts({ limit: 10, offset: 0 });
+    const writer = await store.beginRun({ runId: 'r2', startedAt: at(5) });
+    const statusBefore = await store.getStatus();
+    await writer.write([post(1, { title: 'changed', ingested_at: at(5) }), post(3, { ingested_at: at(5) })]);
+
+    // Hold the status row, so the commit merges the records and then waits inside its transaction.
+    const blocker = await directClient();
+    const observer = await directClient();
+    await blocker.query('BEGIN');
+    await blocker.query(`SELECT 1 FROM "${tableName}_status" WHERE source = $1 FOR UPDATE`, [SOURCE]);
+    const commit = rejection(writer.commit({ finishedAt: at(6), recordsIngested: 2, recordsRejected: 0 }));
+    await waitFor(async () => {
+      const { rows } = await observer.query<{ n: number }>(
+        `SELECT count(*)::integer AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+        [`%${tableName}_status%`],
+      );
+      return rows[0]?.n === 1;
+    }, 'the commit to wait on the status row');
+
+    await proxy.cut();
+    assert.ok(isUnavailable(await commit));
+    await blocker.query('ROLLBACK');
+    await proxy.restore();
+
+    assert.deepEqual(await store.listPosts({ limit: 10, offset: 0 }), recordsBefore);
+    assert.deepEqual(await store.getStatus(), statusBefore);
+    // The run then fails cleanly, and the last good run stays the last good run.
+    await writer.abort({ finishedAt: at(7), error: 'the store is unavailable (commit run)', recordsRejected: 0 });
+    const status = await store.getStatus();
+    assert.equal(status.status, 'failed');
+    assert.equal(status.last_successful_run, at(1));
+    assert.equal(status.records_ingested, 2);
+    assert.deepEqual((await store.listRuns(5)).map((r) => [r.run_id, r.status]), [['r2', 'failed'], ['r1', 'success']]);
+    assert.deepEqual(await store.listPosts({ limit: 10, offset: 0 }), recordsBefore);
+  });
+});

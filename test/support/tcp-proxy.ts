@@ -1,0 +1,77 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy for outage tests: clients connect to `port` on 127.0.0.1 and are piped to the target. `cut()`
+ * destroys every open connection and stops listening, so new connections are refused (ECONNREFUSED), as when
+ * a database server is down; `restore()` listens again on the same port. Works for any protocol.
+ */
+export interface TcpProxy {
+  readonly port: number;
+  /** Drops every connection at once and refuses new ones until `restore()`. */
+  cut(): Promise<void>;
+  /** Accepts connections again, on the same port. */
+  restore(): Promise<void>;
+  /** Drops every connection and stops for good. */
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: targetHost, port: targetPort });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      // Either side failing or ending ends the pair, as a dead link would.
+      socket.on('error', () => closePair());
+      socket.on('close', () => {
+        sockets.delete(socket);
+        closePair();
+      });
+    }
+    function closePair(): void {
+      client.destroy();
+      upstream.destroy();
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const stopListening = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  const dropAll = () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+
+  await listen(0);
+  const port = addressPort(server);
+  return {
+    port,
+    async cut() {
+      const stopped = stopListening();
+      dropAll();
+      await stopped;
+    },
+    async restore() {
+      if (!server.listening) await listen(port);
+    },
+    async close() {
+      const stopped = stopListening();
+      dropAll();
+      await stopped;
+    },
+  };
+}
+
+function addressPort(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the proxy is not listening on TCP');
+  return address.port;
+}
