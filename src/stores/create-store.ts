@@ -1,5 +1,4 @@
 import type { Config } from '../config.js';
-import { StoreNotAvailableError } from '../errors.js';
 import { RUN_HISTORY_LIMIT, type Store, type StoreOptions } from './store.js';
 
 /**
@@ -18,10 +17,23 @@ export async function createStore(config: Config): Promise<Store> {
       const { SqliteStore } = await import('./sqlite/sqlite-store.js');
       return new SqliteStore({ ...options, path: config.sqlitePath });
     }
-    case 'postgresql':
-    case 'mongodb':
-    case 'dynamodb':
-      throw new StoreNotAvailableError(config.storageType);
+    case 'postgresql': {
+      const { PostgresStore } = await import('./postgres/postgres-store.js');
+      return new PostgresStore({
+        ...options,
+        uri: config.postgresUri,
+        poolSize: config.postgresPoolSize,
+        connectRetry: config.retry,
+      });
+    }
+    case 'dynamodb': {
+      const { DynamoDbStore } = await import('./dynamodb/dynamodb-store.js');
+      return new DynamoDbStore({ ...options, region: config.awsRegion, endpoint: config.dynamodbEndpoint, createTables: config.dynamodbCreateTables, retry: config.retry });
+    }
+    case 'mongodb': {
+      const { MongoDbStore } = await import('./mongodb/mongodb-store.js');
+      return new MongoDbStore({ ...options, uri: config.mongodbUri });
+    }
   }
 }
 

@@ -2,6 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
+import { postgresBackend } from './postgres-backend.js';
+import { dynamodbBackend } from './dynamodb-backend.js';
+import { mongodbBackend } from './mongodb-backend.js';
 import type { Store, StoreOptions } from '../../src/stores/store.js';
 
 /**
@@ -34,7 +37,7 @@ export const sqliteBackend: StoreBackend = {
   },
 };
 
-export const ALL_BACKENDS: readonly StoreBackend[] = [sqliteBackend];
+export const ALL_BACKENDS: readonly StoreBackend[] = [sqliteBackend, postgresBackend, dynamodbBackend, mongodbBackend];
 
 /** The backends to test: all of them, or those named in TEST_STORES (comma-separated), as Kysely's DIALECTS. */
 export function selectedBackends(): readonly StoreBackend[] {

@@ -1,0 +1,142 @@
+import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
+import { StoreUnavailableError } from '../../errors.js';
+import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
+import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
+import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
+import type { MongoDbTransactions } from './mongodb-transactions.js';
+import { lastOccurrences, recordIndexOf, upsertOperations } from './mongodb-upserts.js';
+
+/**
+ * Writes a run without a transaction around its records (see docs/mongodb.md for why, even on a replica set):
+ * each batch is one unordered bulk write of idempotent upserts, visible at once; the run's status is written
+ * last, guarded so that an older run never overwrites a newer run's success or state, and it is the commit
+ * marker. A reader may see records of a run in progress or of a failed run, never a status ahead of them.
+ */
+export class MongoDbRunWriter implements RunWriter {
+  readonly #collections: MongoDbCollections;
+  readonly #transactions: MongoDbTransactions;
+  readonly #options: StoreOptions;
+  readonly #run: RunStart;
+  /** Records inserted or updated by any attempt of this run; see discardAttempt. */
+  #changed = 0;
+
+  constructor(collections: MongoDbCollections, transactions: MongoDbTransactions, options: StoreOptions, run: RunStart) {
+    this.#collections = collections;
+    this.#transactions = transactions;
+    this.#options = options;
+    this.#run = run;
+  }
+
+  async write(posts: readonly Post[]): Promise<void> {
+    let pending = lastOccurrences(posts);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const operations = pending.flatMap(upsertOperations);
+      const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));
+      this.#changed += outcome.changed;
+      // Two writers inserted one new id at once and ours lost: the record exists now, so sending it again
+      // updates it if it differs. The loser of a race is the one that retries, so this settles quickly.
+      const collided = new Set(outcome.duplicateKeyIndexes.map(recordIndexOf));
+      pending = pending.filter((_, index) => collided.has(index));
+      if (pending.length > 0 && attempt >= MONGODB_DEFAULTS.duplicateKeyAttempts) {
+        throw new StoreUnavailableError('write posts', { cause: outcome.error });
+      }
+    }
+  }
+
+  /**
+   * Nothing to roll back: what the broken attempt wrote stays, and the retry writes the same records over it.
+   * The count of changed records is kept, since those records were changed by this run all the same.
+   */
+  async discardAttempt(): Promise<void> {}
+
+  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+    const { runId, startedAt } = this.#run;
+    const { source } = this.#options;
+    const duration = durationMs(startedAt, result.finishedAt);
+    const recordsChanged = this.#changed;
+    await this.#transactions.run('commit run', async (session) => {
+      const { runs, status } = this.#collections;
+      await runs.updateOne(
+        { _id: runId },
+        {
+          $set: {
+            status: 'success',
+            finished_at: result.finishedAt,
+            duration_ms: duration,
+            records_ingested: result.recordsIngested,
+            records_rejected: result.recordsRejected,
+            records_changed: recordsChanged,
+          },
+        },
+        { session },
+      );
+      // A slower, older run never replaces the success of a newer one...
+      await status.updateOne(
+        { _id: source, $or: [{ last_successful_run: null }, { last_successful_run: { $lte: startedAt } }] },
+        { $set: { last_successful_run: startedAt, records_ingested: result.recordsIngested, records_rejected: result.recordsRejected } },
+        { session },
+      );
+      // ...nor the state of a run that began after it. Without transactions this is the commit marker.
+      await status.updateOne(
+        { _id: source, current_run_id: runId },
+        { $set: { status: 'success', last_error: null, last_duration_ms: duration } },
+        { session },
+      );
+      await this.#pruneRuns(session);
+    });
+    return { recordsChanged };
+  }
+
+  async abort(result: RunFailure): Promise<void> {
+    const { runId, startedAt } = this.#run;
+    const duration = durationMs(startedAt, result.finishedAt);
+    await this.#transactions.run('abort run', async (session) => {
+      const { runs, status } = this.#collections;
+      await runs.updateOne(
+        { _id: runId },
+        { $set: { status: 'failed', finished_at: result.finishedAt, duration_ms: duration, records_rejected: result.recordsRejected, error: result.error } },
+        { session },
+      );
+      await status.updateOne(
+        { _id: this.#options.source, current_run_id: runId },
+        { $set: { status: 'failed', last_error: result.error, last_duration_ms: duration } },
+        { session },
+      );
+      await this.#pruneRuns(session);
+    });
+  }
+
+  /** Keeps the newest `runHistoryLimit` runs of the source, in the order /runs shows them. */
+  async #pruneRuns(session: ClientSession | undefined): Promise<void> {
+    const { source, runHistoryLimit } = this.#options;
+    const { runs } = this.#collections;
+    const extra = await runs
+      .find({ source }, { projection: { _id: 1 }, session })
+      .sort({ started_at: -1, _id: -1 })
+      .skip(runHistoryLimit)
+      .toArray();
+    if (extra.length > 0) await runs.deleteMany({ _id: { $in: extra.map((run: Pick<RunDocument, '_id'>) => run._id) } }, { session });
+  }
+}
+
+interface BulkOutcome {
+  /** Records inserted or updated. */
+  readonly changed: number;
+  /** Operations refused only because another writer inserted the same id first. */
+  readonly duplicateKeyIndexes: readonly number[];
+  readonly error?: unknown;
+}
+
+/** One unordered bulk write; a failure that is only duplicate keys is an outcome, anything else throws. */
+async function bulkWrite(collections: MongoDbCollections, operations: AnyBulkWriteOperation<Document>[]): Promise<BulkOutcome> {
+  try {
+    const result = await collections.records.bulkWrite(operations, { ordered: false });
+    return { changed: result.modifiedCount + result.upsertedCount, duplicateKeyIndexes: [] };
+  } catch (error) {
+    const indexes = duplicateKeyIndexes(error);
+    if (indexes === undefined) throw error;
+    const { result } = error as { result: { modifiedCount: number; upsertedCount: number } };
+    return { changed: result.modifiedCount + result.upsertedCount, duplicateKeyIndexes: indexes, error };
+  }
+}

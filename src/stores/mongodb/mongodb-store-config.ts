@@ -1,0 +1,26 @@
+import type { StoreOptions } from '../store.js';
+
+export interface MongoDbStoreConfig extends StoreOptions {
+  /**
+   * MONGODB_URI. The database comes from its path (the driver's default, `test`, when it has none); the pool
+   * size (`maxPoolSize`), TLS and timeouts from its query string. It may hold a password: it is handed to the
+   * driver and never put into an error message.
+   */
+  readonly uri: string;
+  /** How long to wait for a usable server before an operation fails; the URI's `serverSelectionTimeoutMS` wins. */
+  readonly serverSelectionTimeoutMs?: number | undefined;
+}
+
+/** Every default of this store in one place. */
+export const MONGODB_DEFAULTS = Object.freeze({
+  /**
+   * The driver waits 30 s for a server by default, so an unreachable one would hold /status and a run that
+   * long. An election (MongoDB documents a median under 12 s) can outlast 5 s: a run caught by one fails and
+   * is retried by the scheduler, which is the same outcome as a longer wait, but the API answers 503 sooner.
+   */
+  serverSelectionTimeoutMs: 5_000,
+  /** TCP connect and TLS handshake per connection (the driver's default is 30 s). */
+  connectTimeoutMs: 5_000,
+  /** Attempts at a batch whose upserts collided with another writer's insert of the same id (E11000). */
+  duplicateKeyAttempts: 3,
+});

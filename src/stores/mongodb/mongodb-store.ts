@@ -1,0 +1,175 @@
+import { MongoClient, type Db } from 'mongodb';
+import { StoreUnavailableError } from '../../errors.js';
+import { INTERRUPTED_BY_CRASH, type IngestionStatus, type Post, type PostPage, type Run, type RunStart, type RunWriter, type Store } from '../store.js';
+import { callMongo } from './mongodb-call.js';
+import { durationMs, ensureIndexes, mongoDbCollections, POST_PROJECTION, toPost, toRun, toStatus, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
+import { MongoDbRunWriter } from './mongodb-run-writer.js';
+import { MONGODB_DEFAULTS, type MongoDbStoreConfig } from './mongodb-store-config.js';
+import { MongoDbTransactions, supportsTransactions } from './mongodb-transactions.js';
+
+interface Connection {
+  readonly client: MongoClient;
+  readonly collections: MongoDbCollections;
+  readonly transactions: MongoDbTransactions;
+}
+
+/**
+ * MongoDB through the official driver: one MongoClient (its pool sized by the URI's `maxPoolSize`), records in
+ * the TABLE_NAME collection with a unique index on `id`, status and run history beside it. Runs are not atomic:
+ * a transaction around a whole run would outlive MongoDB's 60 s transaction limit on a slow upstream, so
+ * records are upserted idempotently as they come and the status is the commit marker (MongoDbRunWriter).
+ */
+export class MongoDbStore implements Store {
+  readonly name = 'mongodb';
+  readonly capabilities = { atomicRuns: false } as const;
+  readonly #config: MongoDbStoreConfig;
+  #connection: Connection | undefined;
+
+  constructor(config: MongoDbStoreConfig) {
+    this.#config = config;
+  }
+
+  async init(): Promise<void> {
+    const connection = this.#connection ?? (await this.#connect());
+    await callMongo('create indexes', () => ensureIndexes(connection.collections));
+  }
+
+  async #connect(): Promise<Connection> {
+    const client = new MongoClient(this.#config.uri, clientOptions(this.#config));
+    try {
+      await client.connect();
+      const db: Db = client.db();
+      const transactions = new MongoDbTransactions(client, await supportsTransactions(client, db));
+      this.#connection = { client, collections: mongoDbCollections(db, this.#config.tableName), transactions };
+      return this.#connection;
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw new StoreUnavailableError('connect', { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    const connection = this.#connection;
+    this.#connection = undefined;
+    await connection?.client.close();
+  }
+
+  async ping(): Promise<void> {
+    const { client } = this.#connected();
+    await callMongo('ping', () => client.db().command({ ping: 1 }));
+  }
+
+  async listPosts(page: PostPage): Promise<Post[]> {
+    const { records } = this.#connected().collections;
+    // A limit of 0 means "no limit" to MongoDB, but "nothing" to the contract.
+    if (page.limit <= 0) return [];
+    const docs = await callMongo('list posts', () => {
+      const cursor = page.after === undefined
+        ? records.find({}, { projection: POST_PROJECTION }).sort({ id: 1 }).skip(page.offset)
+        : records.find({ id: { $gt: page.after } }, { projection: POST_PROJECTION }).sort({ id: 1 });
+      return cursor.limit(page.limit).toArray();
+    });
+    return docs.map(toPost);
+  }
+
+  async getPost(id: number): Promise<Post | undefined> {
+    const { records } = this.#connected().collections;
+    const doc = await callMongo('get post', () => records.findOne({ id }, { projection: POST_PROJECTION }));
+    return doc ? toPost(doc) : undefined;
+  }
+
+  async getStatus(): Promise<IngestionStatus> {
+    const { status } = this.#connected().collections;
+    return toStatus(await callMongo('read status', () => status.findOne({ _id: this.#config.source })));
+  }
+
+  async listRuns(limit: number): Promise<Run[]> {
+    const { runs } = this.#connected().collections;
+    if (limit <= 0) return [];
+    const docs = await callMongo('list runs', () => runs.find({ source: this.#config.source }).sort({ started_at: -1, _id: -1 }).limit(limit).toArray());
+    return docs.map(toRun);
+  }
+
+  /**
+   * Marks each run still `running` as failed, each update conditional on it still running, so two replicas
+   * recovering together count each run once. One update per run: the duration depends on the run's start, and
+   * FerretDB has no update pipelines to compute it on the server.
+   */
+  async recoverInterruptedRuns(finishedAt: string): Promise<number> {
+    const { source } = this.#config;
+    const { runs, status } = this.#connected().collections;
+    const running = await callMongo('recover runs', () =>
+      runs.find({ source, status: 'running' }, { projection: { _id: 1, started_at: 1 } }).toArray(),
+    );
+    let recovered = 0;
+    for (const run of running as Pick<RunDocument, '_id' | 'started_at'>[]) {
+      const { modifiedCount } = await callMongo('recover runs', () =>
+        runs.updateOne(
+          { _id: run._id, status: 'running' },
+          { $set: { status: 'failed', finished_at: finishedAt, duration_ms: durationMs(run.started_at, finishedAt), error: INTERRUPTED_BY_CRASH } },
+        ),
+      );
+      recovered += modifiedCount;
+    }
+    await callMongo('recover runs', () =>
+      status.updateOne({ _id: source, status: 'running' }, { $set: { status: 'failed', last_error: INTERRUPTED_BY_CRASH } }),
+    );
+    return recovered;
+  }
+
+  async beginRun(run: RunStart): Promise<RunWriter> {
+    const { source } = this.#config;
+    const { collections, transactions } = this.#connected();
+    const history: RunDocument = {
+      _id: run.runId,
+      source,
+      status: 'running',
+      started_at: run.startedAt,
+      finished_at: null,
+      duration_ms: null,
+      records_ingested: 0,
+      records_rejected: 0,
+      records_changed: null,
+      error: null,
+    };
+    await transactions.run('begin run', async (session) => {
+      // replaceOne with upsert rather than insertOne, so running this again after a duplicate key is harmless.
+      await collections.runs.replaceOne({ _id: run.runId }, history, { upsert: true, session });
+      // As in the SQLite store, the run that began last owns the state fields; commit and abort check it.
+      await collections.status.updateOne(
+        { _id: source },
+        {
+          $set: { status: 'running', current_run_id: run.runId, last_attempt: run.startedAt },
+          $setOnInsert: { last_successful_run: null, records_ingested: 0, records_rejected: 0, last_error: null, last_duration_ms: null },
+        },
+        { upsert: true, session },
+      );
+    });
+    return new MongoDbRunWriter(collections, transactions, this.#config, run);
+  }
+
+  #connected(): Connection {
+    if (!this.#connection) throw new StoreUnavailableError('store not initialised');
+    return this.#connection;
+  }
+}
+
+/**
+ * Short timeouts unless the URI sets its own: the driver lets options given here override the URI's, so only
+ * what the URI leaves out is filled in. Everything else (pool size, TLS, auth, write concern) is the URI's.
+ */
+function clientOptions(config: MongoDbStoreConfig): Record<string, number> {
+  const given = uriOptionNames(config.uri);
+  const options: Record<string, number> = {};
+  if (!given.has('serverselectiontimeoutms')) {
+    options.serverSelectionTimeoutMS = config.serverSelectionTimeoutMs ?? MONGODB_DEFAULTS.serverSelectionTimeoutMs;
+  }
+  if (!given.has('connecttimeoutms')) options.connectTimeoutMS = MONGODB_DEFAULTS.connectTimeoutMs;
+  return options;
+}
+
+/** The option names in a connection string's query, lower-cased (MongoDB's option names are case-insensitive). */
+function uriOptionNames(uri: string): Set<string> {
+  const query = uri.split('?')[1] ?? '';
+  return new Set(query.split('&').map((pair) => (pair.split('=')[0] ?? '').toLowerCase()).filter(Boolean));
+}

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MongoClient } from 'mongodb';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
+import type { MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
+import type { Post, Store } from '../../src/stores/store.js';
+import { selectedBackends, uniqueTableName } from '../support/backends.js';
+import { freePort, startMongoServer, type MongoServer } from '../support/mongodb-backend.js';
+
+const SOURCE = 'mongo-specific';
+const wanted = selectedBackends().some((backend) => backend.name === 'mongodb');
+
+function post(id: number, overrides: Partial<Post> = {}): Post {
+  return { userId: 1, id, title: `title ${id}`, body: `body of ${id}`, ingested_at: at(0), source: SOURCE, ...overrides };
+}
+
+function at(second: number): string {
+  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
+}
+
+async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[]) {
+  const writer = await store.beginRun({ runId, startedAt });
+  await writer.write(posts.map((p) => ({ ...p, ingested_at: startedAt })));
+  return writer.commit({ finishedAt: new Date(Date.parse(startedAt) + 1000).toISOString(), recordsIngested: posts.length, recordsRejected: 0 });
+}
+
+/** Everything a log line or a response could show of an error: message, stack, and the same for each cause. */
+function visibleText(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) parts.push(e.message, String(e.stack), String(e));
+  return parts.join('\n');
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mongodb' }, () => {
+  let server: MongoServer;
+  let admin: MongoClient;
+  const stores: Store[] = [];
+
+  before(async () => {
+    server = await startMongoServer();
+    admin = new MongoClient(server.uri);
+    await admin.connect();
+  });
+  after(async () => {
+    await Promise.allSettled(stores.map((s) => s.close()));
+    await admin?.close();
+    await server?.stop();
+  });
+
+  function newStore(overrides: Partial<MongoDbStoreConfig> = {}): MongoDbStore {
+    const store = new MongoDbStore({ tableName: uniqueTableName('mg'), source: SOURCE, batchSize: 100, runHistoryLimit: 100, uri: server.uri, ...overrides });
+    stores.push(store);
+    return store;
+  }
+
+  it('when the server is unreachable, then init fails quickly with STORE_UNAVAILABLE and the password shows nowhere', async () => {
+    const password = `pw-${Date.now().toString(36)}-secret`;
+    const store = newStore({ uri: `mongodb://ingest:${password}@127.0.0.1:${await freePort()}/ingestion`, serverSelectionTimeoutMs: 500 });
+    const started = Date.now();
+    const error = await rejection(store.init());
+    assert.ok(Date.now() - started < 5_000, 'init gave up within the server selection timeout');
+    assert.ok(error instanceof StoreUnavailableError);
+    assert.equal(error.code, 'STORE_UNAVAILABLE');
+    assert.ok(!visibleText(error).includes(password), `the password leaked: ${visibleText(error)}`);
+    assert.ok(!error.message.includes('127.0.0.1'), 'driver text stays in the cause');
+    assert.ok((await rejection(store.ping())) instanceof StoreUnavailableError, 'a store that failed to start is not usable');
+  });
+
+  it('when nothing has called init, then the store has not connected', async () => {
+    const store = newStore({ uri: `mongodb://127.0.0.1:${await freePort()}/ingestion` });
+    assert.ok((await rejection(store.listPosts({ limit: 1, offset: 0 }))) instanceof StoreUnavailableError);
+  });
+
+  it('when records are read back, then they carry no _id although the stored documents have one', async () => {
+    const tableName = uniqueTableName('mg');
+    const store = newStore({ tableName });
+    await store.init();
+    await ingest(store, 'r1', at(1), [post(1), post(2)]);
+    for (const found of [...(await store.listPosts({ limit: 10, offset: 0 })), await store.getPost(1)]) {
+      assert.deepEqual(Object.keys(found ?? {}).sort(), ['body', 'id', 'ingested_at', 'source', 'title', 'userId']);
+    }
+    const raw = await admin.db().collection(tableName).findOne({ id: 1 });
+    assert.ok(raw?._id !== undefined);
+  });
+
+  it('when init runs twice, then the unique id index and the runs index exist once each', async () => {
+    const tableName = uniqueTableName('mg');
+    const store = newStore({ tableName });
+    await store.init();
+    await store.init();
+    const db = admin.db();
+    const records = await db.collection(tableName).listIndexes().toArray();
+    assert.deepEqual(records.filter((i) => i.name !== '_id_').map((i) => [i.name, i.key, i.unique]), [['id_unique', { id: 1 }, true]]);
+    const runs = await db.collection(`${tableName}_runs`).listIndexes().toArray();
+    assert.deepEqual(runs.filter((i) => i.name !== '_id_').map((i) => [i.name, i.key]), [['source_started_at', { source: 1, started_at: -1, _id: -1 }]]);
+    await db.collection(tableName).insertOne({ id: 7 });
+    await assert.rejects(db.collection(tableName).insertOne({ id: 7 }), /E11000|duplicate/i);
+  });
+
+  it('when the same records arrive again unchanged, then nothing is rewritten and recordsChanged is 0', async () => {
+    const store = newStore();
+    await store.init();
+    const posts = Array.from({ length: 30 }, (_, i) => post(i + 1));
+    assert.deepEqual(await ingest(store, 'r1', at(1), posts), { recordsChanged: 30 });
+    const first = await store.listPosts({ limit: 100, offset: 0 });
+    assert.deepEqual(await ingest(store, 'r2', at(2), posts), { recordsChanged: 0 });
+    assert.deepEqual(await store.listPosts({ limit: 100, offset: 0 }), first);
+    assert.equal((await store.listRuns(1))[0]?.records_changed, 0);
+  });
+
+  it('when one batch repeats an id and a new one, then the last occurrence is written once and counted once', async () => {
+    const store = newStore();
+    await store.init();
+    await ingest(store, 'r1', at(1), [post(1)]);
+    const { recordsChanged } = await ingest(store, 'r2', at(2), [post(1, { title: 'a' }), post(2), post(1, { title: 'b' })]);
+    assert.equal(recordsChanged, 2);
+    assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => [p.id, p.title]), [[1, 'b'], [2, 'title 2']]);
+  });
+
+  it('when a server says it is a replica set but has no transactions (FerretDB), then runs still work without them', { skip: process.env.TEST_MONGODB_URI ? 'needs the FerretDB binary' : false }, async () => {
+    const replicaSet = await startMongoServer({ replSetName: 'rs0' });
+    const uri = `${replicaSet.uri}?directConnection=true`;
+    const direct = new MongoClient(uri);
+    try {
+      // The store's transaction probe is what keeps this working: hello alone would promise transactions.
+      assert.equal((await direct.db().command({ hello: 1 })).setName, 'rs0');
+      const store = newStore({ uri });
+      await store.init();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      assert.equal((await store.getStatus()).status, 'success');
+      assert.equal((await store.listPosts({ limit: 10, offset: 0 })).length, 2);
+      assert.equal(store.capabilities.atomicRuns, false);
+    } finally {
+      await direct.close();
+      await replicaSet.stop();
+    }
+  });
+});
