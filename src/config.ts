@@ -141,15 +141,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
   }
   const values = parsed as Parsed;
-  if (problems.length === 0) {
+  // Checks across variables run whenever the variables they read parsed, so every problem shows at once.
+  {
     if (values.storageType === 'postgresql' && values.postgresUri === '') {
       problems.push('POSTGRES_URI is empty: STORAGE_TYPE=postgresql needs a connection string such as postgres://user:pass@host:5432/db');
     }
     if (values.storageType === 'mongodb' && values.mongodbUri === '') {
       problems.push('MONGODB_URI is empty: STORAGE_TYPE=mongodb needs a connection string such as mongodb://host:27017/db');
     }
-    if (values.retryBaseDelayMs > values.retryMaxDelayMs) {
-      problems.push(`RETRY_BASE_DELAY=${JSON.stringify(env.RETRY_BASE_DELAY ?? SETTINGS.retryBaseDelayMs.default)} is not valid: expected at most RETRY_MAX_DELAY`);
+    if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
+      const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);
+      problems.push(
+        `RETRY_BASE_DELAY=${given('RETRY_BASE_DELAY', SETTINGS.retryBaseDelayMs.default)} is not valid: expected at most RETRY_MAX_DELAY (${given('RETRY_MAX_DELAY', SETTINGS.retryMaxDelayMs.default)})`,
+      );
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

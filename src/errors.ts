@@ -26,13 +26,6 @@ export class ConfigError extends AppError {
   }
 }
 
-/** STORAGE_TYPE names a store this build does not have yet. */
-export class StoreNotAvailableError extends AppError {
-  constructor(storageType: string) {
-    super('STORE_NOT_AVAILABLE', 500, `STORAGE_TYPE=${storageType} is not available yet; use STORAGE_TYPE=sqlite`);
-  }
-}
-
 /** A deep `offset` on a store where skipping costs a read per skipped record (DynamoDB). */
 export class OffsetTooDeepError extends AppError {
   constructor(maxOffset: number) {
@@ -102,7 +95,6 @@ export class RunInterruptedError extends AppError {
 /** Every code above, for the test that keeps this catalog and the README in step. */
 export const ERROR_CODES = [
   'CONFIG_INVALID',
-  'STORE_NOT_AVAILABLE',
   'OFFSET_TOO_DEEP',
   'POST_NOT_FOUND',
   'ROUTE_NOT_FOUND',

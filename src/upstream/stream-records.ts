@@ -23,7 +23,7 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
   const response = await send(options);
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
-    response.body.destroy();
+    discard(response.body);
     throw new UpstreamTooLargeError(options.maxBytes);
   }
   const elements = pipeline(
@@ -61,11 +61,17 @@ async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseD
     throw new UpstreamNetworkError(networkReason(error), { cause: error });
   }
   if (response.statusCode < 200 || response.statusCode > 299) {
-    response.body.destroy();
+    discard(response.body);
     const retryAfter = response.headers['retry-after'];
     throw new UpstreamStatusError(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
   return response;
+}
+
+/** Drops a body we will not read. undici's body emits an 'error' when destroyed, which must not go unheard. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** Counts bytes as they arrive and fails the stream as soon as the bound is passed. */

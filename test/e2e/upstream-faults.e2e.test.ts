@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { IngestionStatus, Run } from '../../src/stores/store.js';
+import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
+import { makePosts, startFakeUpstream, type Behaviour, type FakeUpstream } from '../support/fake-upstream.js';
+import { startService, type ServiceProcess } from '../support/service-process.js';
+
+type Runs = { runs: Run[] };
+const finished = (s: IngestionStatus) => s.status === 'success' || s.status === 'failed';
+
+/**
+ * How the service meets a misbehaving upstream. The run logic is the same for every store, so this suite
+ * runs on the first selected store (SQLite unless TEST_STORES says otherwise).
+ */
+const backend = selectedBackends()[0];
+if (backend) {
+  describe(`upstream faults (on ${backend.name})`, () => {
+    let harness: BackendHarness;
+    let upstream: FakeUpstream | undefined;
+    let svc: ServiceProcess | undefined;
+
+    before(async () => {
+      harness = await backend.start();
+    });
+    afterEach(async () => {
+      await svc?.stop('SIGKILL');
+      await upstream?.close();
+      svc = undefined;
+      upstream = undefined;
+    });
+    after(async () => {
+      await harness?.stop();
+    });
+
+    /** A fresh upstream that first behaves as told, then serves `posts`; and a service ingesting from it. */
+    async function scenario(behaviours: Behaviour[], env: Record<string, string> = {}, posts: unknown[] = makePosts(30)) {
+      upstream = await startFakeUpstream(posts);
+      upstream.enqueue(...behaviours);
+      const tableName = uniqueTableName();
+      svc = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url, RETRY_BASE_DELAY: '10ms', ...env });
+      return { upstream, svc, tableName };
+    }
+
+    it('when the upstream answers 500 twice, then the run retries and succeeds on the third attempt', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'status', status: 500 }, { kind: 'status', status: 503 }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 30);
+      assert.equal(upstream.requests.length, 3);
+      assert.equal(svc.logs.filter((l) => l.msg === 'upstream attempt failed; retrying').length, 2);
+    });
+
+    it('when the upstream answers 429 with Retry-After: 1, then the next attempt waits about a second', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'status', status: 429, headers: { 'retry-after': '1' } }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      const [first, second] = upstream.requests as [number, number];
+      assert.ok(second - first >= 900, `waited ${second - first} ms`);
+    });
+
+    it('when the upstream answers 404, then the run fails at once without retrying', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'status', status: 404 }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.equal(status.last_error, 'upstream answered HTTP 404');
+      assert.equal(upstream.requests.length, 1);
+    });
+
+    it('when retries are spent on 503s, then the run fails after RETRY_COUNT + 1 attempts', async () => {
+      const always503 = Array.from({ length: 5 }, () => ({ kind: 'status', status: 503 }) as const);
+      const { upstream, svc } = await scenario(always503, { RETRY_COUNT: '2' });
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.equal(upstream.requests.length, 3);
+    });
+
+    it('when the connection is cut in the middle of the body, then the attempt is retried and nothing half-written stays', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'truncated' }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 30);
+      assert.equal(upstream.requests.length, 2);
+      assert.equal((await svc.get<{ count: number }>('/posts?limit=100')).body.count, 30);
+    });
+
+    it('when a later response is invalid JSON, then that run fails and the last good data and status stay', async () => {
+      const { svc } = await scenario([], { INGESTION_INTERVAL: '300ms' });
+      const good = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      upstream?.enqueue({ kind: 'raw', body: '[{"userId":1,"id":1,"title":"a","body":"b"}, {oops' });
+      const failed = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'failed');
+      assert.match(failed.last_error ?? '', /not a JSON array/);
+      assert.equal(failed.last_successful_run, good.last_successful_run);
+      assert.equal(failed.records_ingested, 30);
+      assert.equal((await svc.get<{ count: number }>('/posts?limit=100')).body.count, 30);
+      assert.equal((await svc.get<{ title: string }>('/posts/1')).body.title, 'title 1');
+      const text = svc.logs.map((l) => JSON.stringify(l)).join('\n');
+      assert.doesNotMatch(text, /\n\s+at |\/work\/|node_modules/, 'no stack traces or paths in logs');
+    });
+
+    it('when the body is not an array, then the run fails with a clear reason', async () => {
+      const { svc } = await scenario([{ kind: 'raw', body: '{"posts":[]}' }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.match(status.last_error ?? '', /not a JSON array/);
+    });
+
+    it('when some records are invalid, then they are skipped, counted and logged, and the run succeeds', async () => {
+      const posts = [...makePosts(5), { id: 'x', userId: 1, title: 't', body: 'b' }, { id: 9, userId: 1, title: 7, body: 'b' }, null, { id: 10, userId: 0, title: 't', body: 'b' }];
+      const { svc } = await scenario([], {}, posts);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 5);
+      assert.equal(status.records_rejected, 4);
+      const reasons = svc.logs.filter((l) => l.msg === 'record rejected').map((l) => String(l.reason));
+      assert.equal(reasons.length, 4);
+      assert.match(reasons[0] ?? '', /^id must be an integer/);
+      assert.match(reasons[1] ?? '', /^title must be a string/);
+      const [run] = (await svc.get<Runs>('/runs')).body.runs;
+      assert.equal(run?.records_rejected, 4);
+    });
+
+    it('when the body grows past MAX_RESPONSE_BYTES, then the run fails and the process lives on', async () => {
+      const { svc } = await scenario([{ kind: 'huge', bytes: 5_000_000 }], { MAX_RESPONSE_BYTES: '64KiB' });
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.match(status.last_error ?? '', /MAX_RESPONSE_BYTES/);
+      assert.equal((await svc.get('/health')).status, 200);
+    });
+
+    it('when the upstream never answers, then each attempt ends after API_TIMEOUT and the run fails', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'stall' }, { kind: 'stall' }], { API_TIMEOUT: '300ms', RETRY_COUNT: '1' });
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.match(status.last_error ?? '', /API_TIMEOUT/);
+      assert.equal(upstream.requests.length, 2);
+    });
+
+    it('when the body stalls halfway, then the attempt times out and the retry succeeds', async () => {
+      const { svc } = await scenario([{ kind: 'stall-body' }], { API_TIMEOUT: '300ms' });
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 30);
+    });
+
+    it('when SIGTERM arrives during a slow fetch, then the run is recorded as interrupted and the process exits 0', async () => {
+      const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s', SHUTDOWN_TIMEOUT: '5s' });
+      const { tableName, upstream } = first;
+      await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
+      while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      const stoppedAt = Date.now();
+      assert.equal(await first.svc.stop('SIGTERM'), 0);
+      assert.ok(Date.now() - stoppedAt < 4000, 'shutdown cancels the fetch instead of waiting for it');
+
+      const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url });
+      svc = restarted;
+      const { runs } = await restarted.waitFor<Runs>('/runs', (r) => r.runs.some((run) => run.status === 'success'));
+      const interrupted = runs.find((run) => run.status === 'failed');
+      assert.equal(interrupted?.error, 'interrupted by shutdown');
+      assert.equal(runs.filter((run) => run.status === 'running').length, 0);
+    });
+
+    it('when the process is killed in the middle of a run, then the next start records that run as failed', async () => {
+      const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s' });
+      const { tableName, upstream } = first;
+      await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
+      await first.svc.stop('SIGKILL');
+      const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url });
+      svc = restarted;
+      const { runs } = await restarted.waitFor<Runs>('/runs', (r) => r.runs.some((run) => run.status === 'success'));
+      assert.match(runs.find((run) => run.status === 'failed')?.error ?? '', /interrupted/);
+    });
+
+    it('when the configuration is wrong, then the process exits non-zero with one line naming the variable', async () => {
+      const { spawnSync } = await import('node:child_process');
+      const result = spawnSync(process.execPath, ['dist/main.js'], { env: { PATH: process.env.PATH, RETRY_COUNT: '-2' }, encoding: 'utf8' });
+      assert.notEqual(result.status, 0);
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1);
+      assert.match(lines[0] ?? '', /RETRY_COUNT="-2".*integer from 0 to 100/);
+    });
+  });
+}

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const ENTRY = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface ServiceProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Every stdout line, parsed as JSON when it is. */
+  readonly logs: Record<string, unknown>[];
+  readonly stderr: string[];
+  get<T = unknown>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Polls `path` until `accept` holds for its JSON body, or fails after timeoutMs. */
+  waitFor<T = unknown>(path: string, accept: (body: T) => boolean, timeoutMs?: number): Promise<T>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+/** The built service (dist/main.js) as a child process, with the environment given, answering on a free port. */
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [ENTRY], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', SERVER_PORT: String(port), INGESTION_INTERVAL: '1h', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+
+  const get = async <T>(path: string) => {
+    const response = await fetch(url + path);
+    return { status: response.status, body: (await response.json()) as T, headers: response.headers };
+  };
+  const waitFor = async <T>(path: string, accept: (body: T) => boolean, timeoutMs = 20_000): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${stderr.join(' | ')}`);
+      try {
+        const { status, body } = await get<T>(path);
+        last = body;
+        if (status === 200 && accept(body)) return body;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`timed out waiting on ${path}; last answer ${JSON.stringify(last)}; stderr ${stderr.join(' | ')}`);
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null) child.kill(signal);
+    return exited;
+  };
+
+  const service: ServiceProcess = { url, child, logs, stderr, get, waitFor, stop, exited };
+  await waitFor('/health', () => true);
+  return service;
+}
