@@ -6,40 +6,14 @@ import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
 import type { MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
+import { at, ingestRun, rejection, samplePost, visibleText } from '../support/store-fixtures.js';
 import { freePort, startMongoServer, type MongoServer } from '../support/mongodb-backend.js';
 
 const SOURCE = 'mongo-specific';
 const wanted = selectedBackends().some((backend) => backend.name === 'mongodb');
 
-function post(id: number, overrides: Partial<Post> = {}): Post {
-  return { userId: 1, id, title: `title ${id}`, body: `body of ${id}`, ingested_at: at(0), source: SOURCE, ...overrides };
-}
-
-function at(second: number): string {
-  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
-}
-
-async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[]) {
-  const writer = await store.beginRun({ runId, startedAt });
-  await writer.write(posts.map((p) => ({ ...p, ingested_at: startedAt })));
-  return writer.commit({ finishedAt: new Date(Date.parse(startedAt) + 1000).toISOString(), recordsIngested: posts.length, recordsRejected: 0 });
-}
-
-/** Everything a log line or a response could show of an error: message, stack, and the same for each cause. */
-function visibleText(error: unknown): string {
-  const parts: string[] = [];
-  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) parts.push(e.message, String(e.stack), String(e));
-  return parts.join('\n');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
+const post = (id: number, overrides: Partial<Post> = {}): Post => samplePost(id, SOURCE, overrides);
+const ingest = (store: Store, runId: string, startedAt: string, posts: readonly Post[]) => ingestRun(store, runId, startedAt, posts);
 
 describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mongodb' }, () => {
   let server: MongoServer;

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { NEVER_RUN, type Post, type Store, type StoreOptions } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
+import { at, ingestRun } from '../support/store-fixtures.js';
 
 const SOURCE = 'conformance';
 
@@ -10,17 +11,9 @@ function post(id: number, overrides: Partial<Post> = {}): Post {
   return { userId: 1 + (id % 7), id, title: `title ${id}`, body: `body of ${id}`, ingested_at: '2026-01-01T00:00:00.000Z', source: SOURCE, ...overrides };
 }
 
-function at(second: number): string {
-  return new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
-}
-
-/** One whole successful run: begin, write in batches, commit. */
-async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[], batchSize = 100) {
-  const writer = await store.beginRun({ runId, startedAt });
-  const stamped = posts.map((p) => ({ ...p, ingested_at: startedAt }));
-  for (let i = 0; i < stamped.length; i += batchSize) await writer.write(stamped.slice(i, i + batchSize));
-  return writer.commit({ finishedAt: new Date(Date.parse(startedAt) + 1500).toISOString(), recordsIngested: posts.length, recordsRejected: 2 });
-}
+/** One whole successful run: begin, write in batches, commit (1.5 s long, 2 records rejected). */
+const ingest = (store: Store, runId: string, startedAt: string, posts: readonly Post[], batchSize = 100) =>
+  ingestRun(store, runId, startedAt, posts, { batchSize, recordsRejected: 2, durationMs: 1500 });
 
 async function allPosts(store: Store): Promise<Post[]> {
   return store.listPosts({ limit: 1000, offset: 0 });
