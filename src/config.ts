@@ -148,6 +148,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     if (values.storageType === 'mongodb' && values.mongodbUri === '') {
       problems.push('MONGODB_URI is empty: STORAGE_TYPE=mongodb needs a connection string such as mongodb://host:27017/db');
+    } else if (values.storageType === 'mongodb' && values.mongodbUri !== undefined && /^\/?$/.test(new URL(values.mongodbUri).pathname)) {
+      // Without a database in the path the driver silently writes to "test".
+      problems.push('MONGODB_URI=(value hidden) is not valid: expected a database name in its path, such as mongodb://host:27017/ingestion');
     }
     if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
       const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);

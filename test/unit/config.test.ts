@@ -231,3 +231,12 @@ describe('main binary with a bad variable', () => {
     assert.equal(result.stdout, '');
   });
 });
+
+describe('loadConfig: MongoDB database', () => {
+  it('when MONGODB_URI names no database, then start-up stops instead of writing to "test"', () => {
+    assert.throws(
+      () => loadConfig({ STORAGE_TYPE: 'mongodb', MONGODB_URI: 'mongodb://user:hunter2@localhost:27017/' }),
+      (error: unknown) => error instanceof ConfigError && /database name in its path/.test(error.message) && !error.message.includes('hunter2'),
+    );
+  });
+});
