@@ -8,6 +8,7 @@ import { runIngestion } from './ingest/run-ingestion.js';
 import { IngestionScheduler } from './ingest/scheduler.js';
 import { createLogger } from './logger.js';
 import { describeError } from './log-safe.js';
+import { createMetrics } from './metrics.js';
 import { createStore } from './stores/create-store.js';
 import type { Store } from './stores/store.js';
 import { streamRecords } from './upstream/stream-records.js';
@@ -40,7 +41,9 @@ async function main(): Promise<void> {
     exitWithLine(`cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`);
   }
 
-  const app = await buildApp({ store, logger, version });
+  // Listening starts below, after init() has migrated the store: from then on /ready fails only when the store does.
+  const metrics = createMetrics();
+  const app = await buildApp({ store, logger, version, metrics });
   const scheduler = new IngestionScheduler({
     intervalMs: config.ingestionIntervalMs,
     logger,
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
         {
           store,
           logger,
+          metrics,
           retry: config.retry,
           batchSize: config.batchSize,
           source: config.sourceName,

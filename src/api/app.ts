@@ -3,9 +3,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { opsRoutes } from './routes/ops-routes.js';
 import { postsRoutes } from './routes/posts-routes.js';
 import { statusRoutes } from './routes/status-routes.js';
 import { ErrorSchema, PostSchema, RunSchema } from './schemas.js';
@@ -14,6 +16,8 @@ export interface AppDeps {
   readonly store: Store;
   readonly logger: Logger;
   readonly version: string;
+  /** When given, every response is counted and timed, and `GET /metrics` serves the registry. */
+  readonly metrics?: Metrics | undefined;
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -34,6 +38,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.addHook('onResponse', async (request, reply) => {
+      // The route pattern, never the raw URL, so /posts/5 and /posts/6 are one series.
+      const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;
+      metrics.httpRequests.inc({ method: request.method, route, status_code: reply.statusCode });
+      metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    });
+  }
   installErrorHandlers(app);
 
   await app.register(swagger, {
@@ -47,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(ErrorSchema);
 
   await app.register(healthRoutes);
+  await app.register(opsRoutes, { store: deps.store, metrics: deps.metrics });
   await app.register(postsRoutes, { store: deps.store });
   await app.register(statusRoutes, { store: deps.store });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RetryPolicy } from '../config.js';
 import { RunInterruptedError } from '../errors.js';
 import { describeError, publicReason } from '../log-safe.js';
+import type { Metrics } from '../metrics.js';
 import { withRetry } from '../retry/retry.js';
 import type { Post, RunWriter, Store } from '../stores/store.js';
 import { classifyUpstreamError } from '../upstream/classify-upstream-error.js';
@@ -17,6 +18,8 @@ export interface IngestionDeps {
   readonly source: string;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Where outcomes, counts, durations and retries are recorded; none in tests that do not look. */
+  readonly metrics?: Metrics | undefined;
 }
 
 export interface RunOutcome {
@@ -41,7 +44,13 @@ export async function runIngestion(deps: IngestionDeps, signal: AbortSignal): Pr
   const runId = randomUUID();
   const startedAt = now().toISOString();
   const log = deps.logger.child({ runId });
-  const writer = await deps.store.beginRun({ runId, startedAt });
+  const metrics = deps.metrics;
+  const secondsSince = (start: string, end: string) => (Date.parse(end) - Date.parse(start)) / 1000;
+  const writer = await deps.store.beginRun({ runId, startedAt }).catch((error: unknown) => {
+    // A run the store would not even begin is a failed run to whoever alerts on the outcome.
+    metrics?.runs.inc({ outcome: 'failed' });
+    throw error;
+  });
   log.info({ startedAt }, 'run started');
   let rejected = 0;
   try {
@@ -56,20 +65,35 @@ export async function runIngestion(deps: IngestionDeps, signal: AbortSignal): Pr
         policy: deps.retry,
         classify: (error) => classifyUpstreamError(error),
         signal,
-        onRetry: ({ retry, delayMs, reason, error }) =>
-          log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying'),
+        onRetry: ({ retry, delayMs, reason, error }) => {
+          metrics?.upstreamRetries.inc({ reason });
+          log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying');
+        },
       },
     );
     signal.throwIfAborted();
     const finishedAt = now().toISOString();
     const { recordsChanged } = await writer.commit({ finishedAt, recordsIngested: ingested, recordsRejected: rejected });
     log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: Date.parse(finishedAt) - Date.parse(startedAt) }, 'run succeeded');
+    if (metrics) {
+      metrics.runs.inc({ outcome: 'success' });
+      metrics.recordsIngested.inc(ingested);
+      metrics.recordsRejected.inc(rejected);
+      metrics.runDuration.observe(secondsSince(startedAt, finishedAt));
+      metrics.lastSuccess.set(Date.parse(finishedAt) / 1000);
+    }
     return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
   } catch (error) {
     const reason = signal.aborted ? new RunInterruptedError().message : publicReason(error);
     log.error({ error: describeError(error) }, `run failed: ${reason}`);
+    const finishedAt = now().toISOString();
+    if (metrics) {
+      metrics.runs.inc({ outcome: 'failed' });
+      metrics.recordsRejected.inc(rejected);
+      metrics.runDuration.observe(secondsSince(startedAt, finishedAt));
+    }
     try {
-      await writer.abort({ finishedAt: now().toISOString(), error: reason, recordsRejected: rejected });
+      await writer.abort({ finishedAt, error: reason, recordsRejected: rejected });
     } catch (abortError) {
       log.error({ error: describeError(abortError) }, 'could not record the failed run; the next start marks it failed');
     }

@@ -50,6 +50,20 @@ if (backend) {
       assert.equal(svc.logs.filter((l) => l.msg === 'upstream attempt failed; retrying').length, 2);
     });
 
+    it('when a run needed one retry for a 503, then GET /metrics counts the success and the retry by reason', async () => {
+      const { svc } = await scenario([{ kind: 'status', status: 503 }]);
+      assert.equal((await svc.waitFor<IngestionStatus>('/status', finished)).status, 'success');
+      // The counters are written just after the status, so poll until the run shows.
+      const scrape = async () => (await fetch(`${svc.url}/metrics`)).text();
+      let metrics = await scrape();
+      for (let tries = 0; tries < 100 && !/^ingestion_runs_total\{outcome="success"\} /m.test(metrics); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        metrics = await scrape();
+      }
+      assert.match(metrics, /^ingestion_runs_total\{outcome="success"\} 1$/m);
+      assert.match(metrics, /^ingestion_upstream_retries_total\{reason="status 503"\} 1$/m);
+    });
+
     it('when the upstream answers 429 with Retry-After: 1, then the next attempt waits about a second', async () => {
       const { upstream, svc } = await scenario([{ kind: 'status', status: 429, headers: { 'retry-after': '1' } }]);
       const status = await svc.waitFor<IngestionStatus>('/status', finished);

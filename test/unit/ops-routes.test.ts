@@ -1,0 +1,114 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/api/app.js';
+import { createMetrics } from '../../src/metrics.js';
+import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
+import { RUN_HISTORY_LIMIT } from '../../src/stores/store.js';
+
+const logger = pino({ level: 'silent' });
+
+let tempDir: string;
+
+function sqliteStore(name: string): SqliteStore {
+  return new SqliteStore({ path: join(tempDir, `${name}.db`), tableName: 'ingested_data', source: 'placeholder_api', batchSize: 1000, runHistoryLimit: RUN_HISTORY_LIMIT });
+}
+
+/** A live SQLite store and an app built on it with its own metrics registry. */
+async function startApp(name: string): Promise<{ store: SqliteStore; app: FastifyInstance }> {
+  const store = sqliteStore(name);
+  await store.init();
+  const app = await buildApp({ store, logger, version: '9.9.9-test', metrics: createMetrics() });
+  return { store, app };
+}
+
+before(() => {
+  tempDir = mkdtempSync(join(tmpdir(), 'ops-routes-test-'));
+});
+
+after(() => {
+  rmSync(tempDir, { recursive: true, force: true });
+});
+
+describe('GET /ready', () => {
+  let store: SqliteStore;
+  let app: FastifyInstance;
+
+  before(async () => {
+    ({ store, app } = await startApp('ready'));
+  });
+
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  it('when the store answers, then it answers 200 with status ready', async () => {
+    const response = await app.inject({ method: 'GET', url: '/ready' });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { status: 'ready' });
+  });
+
+  it('when the store is closed, then it answers 503 STORE_UNAVAILABLE with the standard error body, and /health stays 200', async () => {
+    await store.close();
+    const response = await app.inject({ method: 'GET', url: '/ready' });
+    assert.equal(response.statusCode, 503);
+    const body = response.json() as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode']);
+    assert.equal(body.statusCode, 503);
+    assert.equal(body.code, 'STORE_UNAVAILABLE');
+    assert.equal(body.error, 'Service Unavailable');
+    assert.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200);
+  });
+});
+
+describe('GET /metrics', () => {
+  let store: SqliteStore;
+  let app: FastifyInstance;
+
+  before(async () => {
+    ({ store, app } = await startApp('metrics'));
+  });
+
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  it('when /posts/5 and /posts/6 were requested, then http_requests_total has one series for the route pattern', async () => {
+    await app.inject({ method: 'GET', url: '/posts/5' });
+    await app.inject({ method: 'GET', url: '/posts/6' });
+    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(response.statusCode, 200);
+    assert.match(String(response.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    const series = response.body.split('\n').filter((line) => line.startsWith('http_requests_total{') && line.includes('route="/posts/:id"'));
+    assert.deepEqual(series, ['http_requests_total{method="GET",route="/posts/:id",status_code="404"} 2']);
+    assert.doesNotMatch(response.body, /route="\/posts\/[56]"/);
+    assert.match(response.body, /^http_request_duration_seconds_count\{method="GET",route="\/posts\/:id"\} 2$/m);
+  });
+
+  it('when an unknown URL was requested, then its route label is not_found, not the URL', async () => {
+    await app.inject({ method: 'GET', url: '/no/such/thing' });
+    const { body } = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(body, /^http_requests_total\{method="GET",route="not_found",status_code="404"\} 1$/m);
+    assert.doesNotMatch(body, /no\/such\/thing/);
+  });
+
+  it('when scraped, then it includes the default process metrics and the ingestion metrics', async () => {
+    const { body } = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(body, /^process_cpu_user_seconds_total /m);
+    for (const name of ['ingestion_runs_total', 'ingestion_records_ingested_total', 'ingestion_records_rejected_total', 'ingestion_run_duration_seconds', 'ingestion_upstream_retries_total', 'ingestion_last_success_timestamp_seconds']) {
+      assert.match(body, new RegExp(`^# TYPE ${name} `, 'm'), name);
+    }
+  });
+
+  it('when the OpenAPI document is read, then /metrics is hidden and /ready is listed', async () => {
+    const { paths } = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+    assert.ok('/ready' in paths);
+    assert.ok(!('/metrics' in paths));
+  });
+});
