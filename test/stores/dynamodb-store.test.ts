@@ -10,6 +10,7 @@ import { DynamoDbStore } from '../../src/stores/dynamodb/dynamodb-store.js';
 import type { DynamoDbStoreConfig } from '../../src/stores/dynamodb/dynamodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
+import { freePort } from '../support/free-port.js';
 import { startDynalite, TEST_CREDENTIALS, TEST_REGION, testStoreConfig } from '../support/dynamodb-backend.js';
 
 const SOURCE = 'dynamodb-test';
@@ -322,7 +323,7 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
 
   describe('availability', () => {
     it('when the endpoint is unreachable, then init fails with STORE_UNAVAILABLE and no AWS or socket text in the message', async () => {
-      const closed = await unusedPort();
+      const closed = await freePort();
       const store = newStore({ retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } }, `http://127.0.0.1:${closed}`);
       const error = await store.init().then(() => undefined, (e: unknown) => e);
       assert.ok(error instanceof StoreUnavailableError);
@@ -341,10 +342,3 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
 });
 
 
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

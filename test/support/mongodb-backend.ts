@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
 import type { BackendHarness, StoreBackend } from './backends.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const FERRETDB_BINARY = join(REPO_ROOT, '.tools/bin/ferretdb');
@@ -110,15 +112,6 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<
   clearTimeout(killed);
 }
 
-/** A port nothing listens on right now (the OS picks it); also what tests use as an unreachable server. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolveListen, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolveListen));
-  const address = server.address();
-  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
 
 export const mongodbBackend: StoreBackend = {
   name: 'mongodb',

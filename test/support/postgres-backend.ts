@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import type { BackendHarness, StoreBackend } from './backends.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 /** Where a test PostgreSQL server listens, and as whom to log in. */
 export interface PostgresConnection {
@@ -131,15 +133,6 @@ function parseConnection(uri: string): PostgresConnection {
   };
 }
 
-/** A port nothing listens on right now (the OS picks it); also what tests use as an unreachable server. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
-}
 
 export const postgresBackend: StoreBackend = {
   name: 'postgresql',
