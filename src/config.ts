@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 
@@ -34,6 +35,17 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: (typeof LOG_FORMATS)[number];
   readonly shutdownTimeoutMs: number;
+  /** Never empty: REPLICA_ID, or `<hostname>-<pid>` when it is not set. */
+  readonly replicaId: string;
+  readonly leaseTtlMs: number;
+  readonly apiKeys: readonly string[];
+  /** Requests per minute per client; 0 turns rate limiting off. */
+  readonly rateLimit: number;
+  readonly trustProxy: boolean;
+  /** Origins allowed to call the API from a browser; empty means CORS stays off. */
+  readonly corsOrigins: readonly string[];
+  /** Event-loop delay past which the API sheds load with 503; 0 turns shedding off. */
+  readonly maxEventLoopDelayMs: number;
 }
 
 type ParseResult<T> = { value: T } | { expected: string };
@@ -76,6 +88,21 @@ const byteSize = (text: string): ParseResult<number> => {
   return value >= 1024 ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
 };
 
+/** API keys: comma-separated, each long enough not to be guessed and free of spaces and commas. */
+const keyList = (value: string): ParseResult<readonly string[]> => {
+  const keys = value.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  return keys.every((key) => /^[\x21-\x7e]{16,256}$/.test(key))
+    ? { value: Object.freeze(keys) }
+    : { expected: 'comma-separated keys of 16 to 256 visible ASCII characters each' };
+};
+
+/** Browser origins such as https://app.example.com, comma-separated, or `*` for any. */
+const originList = (value: string): ParseResult<readonly string[]> => {
+  const origins = value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  const valid = origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin));
+  return valid ? { value: Object.freeze(origins) } : { expected: 'comma-separated origins such as https://app.example.com (scheme and host, no path), or *' };
+};
+
 const text = (pattern: RegExp, expected: string) => (value: string): ParseResult<string> =>
   pattern.test(value) ? { value } : { expected };
 
@@ -106,7 +133,7 @@ export const SETTINGS = {
   sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: text(/^.+$/, 'a file path') },
   apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
-  ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs; the first run starts at boot', parse: duration(100) },
+  ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },
   apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams', parse: duration(1) },
   retries: { env: 'RETRY_COUNT', default: '3', description: 'retries after the first attempt (3 means at most 4 attempts)', parse: integer(0, 100) },
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
@@ -116,6 +143,13 @@ export const SETTINGS = {
   serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
   logFormat: { env: 'LOG_FORMAT', default: 'json', description: 'json (one line per event), or pretty for a terminal', parse: oneOf(LOG_FORMATS) },
+  replicaId: { env: 'REPLICA_ID', default: '', description: 'this replica\'s name in the run lease, `/status` and `/runs`; empty means `<hostname>-<pid>`. Unique per replica', parse: text(/^[\w.:-]{0,100}$/, 'up to 100 letters, digits, `_`, `-`, `.` or `:`') },
+  leaseTtlMs: { env: 'LEASE_TTL', default: '30s', description: 'how long a replica\'s run lease lasts unless renewed (every third of it); another replica takes over a dead holder\'s runs after it', parse: duration(1000) },
+  apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
+  rateLimit: { env: 'RATE_LIMIT', default: '600', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
+  trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP (rate limit, logs)', parse: boolean },
+  corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, comma-separated, or `*`; empty means CORS stays off', parse: originList },
+  maxEventLoopDelayMs: { env: 'MAX_EVENT_LOOP_DELAY', default: '1s', description: 'event-loop delay past which requests are answered 503 at once instead of queueing; 0 turns shedding off', parse: duration(0) },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT', default: '10s', description: 'how long a graceful shutdown may take before the process exits anyway', parse: duration(1) },
 } as const satisfies Record<string, Setting<unknown>>;
 
@@ -161,9 +195,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const { retries, retryBaseDelayMs, retryMaxDelayMs, ...rest } = values;
+  const { retries, retryBaseDelayMs, retryMaxDelayMs, replicaId, ...rest } = values;
   return Object.freeze({
     ...rest,
+    // In a container the pid is 1, so a restarted container takes its own lease back at once.
+    replicaId: replicaId || `${hostname()}-${process.pid}`,
     retry: Object.freeze({ retries, baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs }),
   });
 }

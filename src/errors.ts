@@ -92,6 +92,41 @@ export class RunInterruptedError extends AppError {
   }
 }
 
+/** POST /ingest while a run is in flight, on this replica or another. */
+export class RunInProgressError extends AppError {
+  constructor(replica: string) {
+    super('RUN_IN_PROGRESS', 409, `a run is in progress on replica ${replica}; follow it with GET /status`);
+  }
+}
+
+/** A missing or wrong API key. The message never says which keys exist or how the one sent differed. */
+export class UnauthorizedError extends AppError {
+  constructor() {
+    super('UNAUTHORIZED', 401, 'a valid API key is required: send Authorization: Bearer <key> or X-API-Key: <key>');
+  }
+}
+
+/** POST /ingest on a service with no API_KEYS: starting runs must not be open to anyone. */
+export class IngestDisabledError extends AppError {
+  constructor() {
+    super('INGEST_DISABLED', 403, 'POST /ingest is disabled: it needs API keys, and API_KEYS is not set');
+  }
+}
+
+/** Past RATE_LIMIT requests in a minute from one client; Retry-After says when to come back. */
+export class RateLimitedError extends AppError {
+  constructor(limit: number, retryAfterSeconds: number) {
+    super('RATE_LIMITED', 429, `more than ${limit} requests a minute from this client; retry after ${retryAfterSeconds} s`);
+  }
+}
+
+/** The event loop lags past MAX_EVENT_LOOP_DELAY: answering at once beats queueing a request for ever. */
+export class OverloadedError extends AppError {
+  constructor() {
+    super('OVERLOADED', 503, 'the service is overloaded; retry shortly');
+  }
+}
+
 /** Every code above, for the test that keeps this catalog and the README in step. */
 export const ERROR_CODES = [
   'CONFIG_INVALID',
@@ -104,6 +139,11 @@ export const ERROR_CODES = [
   'UPSTREAM_TOO_LARGE',
   'UPSTREAM_INVALID_JSON',
   'RUN_INTERRUPTED',
+  'RUN_IN_PROGRESS',
+  'UNAUTHORIZED',
+  'INGEST_DISABLED',
+  'RATE_LIMITED',
+  'OVERLOADED',
   'INVALID_REQUEST',
   'INTERNAL_ERROR',
 ] as const;

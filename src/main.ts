@@ -33,9 +33,8 @@ async function main(): Promise<void> {
   let store: Store;
   try {
     store = await createStore(config);
+    // Runs a dead process left `running` are recovered by whichever replica next takes the run lease.
     await store.init();
-    const recovered = await store.recoverInterruptedRuns(new Date().toISOString());
-    if (recovered > 0) logger.warn({ recovered }, 'runs left running by a stopped process were marked failed');
   } catch (error) {
     logger.flush();
     exitWithLine(`cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`);
@@ -43,11 +42,13 @@ async function main(): Promise<void> {
 
   // Listening starts below, after init() has migrated the store: from then on /ready fails only when the store does.
   const metrics = createMetrics();
-  const app = await buildApp({ store, logger, version, metrics });
   const scheduler = new IngestionScheduler({
     intervalMs: config.ingestionIntervalMs,
+    leaseTtlMs: config.leaseTtlMs,
+    replica: config.replicaId,
+    store,
     logger,
-    runOnce: (signal) =>
+    runOnce: (run) =>
       runIngestion(
         {
           store,
@@ -56,11 +57,26 @@ async function main(): Promise<void> {
           retry: config.retry,
           batchSize: config.batchSize,
           source: config.sourceName,
+          replica: config.replicaId,
           fetchRecords: (attemptSignal) =>
             streamRecords({ url: config.apiEndpoint, timeoutMs: config.apiTimeoutMs, maxBytes: config.maxResponseBytes, signal: attemptSignal }),
         },
-        signal,
+        run,
       ),
+  });
+  const app = await buildApp({
+    store,
+    logger,
+    version,
+    metrics,
+    trigger: () => scheduler.trigger(),
+    protection: {
+      apiKeys: config.apiKeys,
+      rateLimit: config.rateLimit,
+      trustProxy: config.trustProxy,
+      corsOrigins: config.corsOrigins,
+      maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    },
   });
 
   try {
@@ -68,8 +84,11 @@ async function main(): Promise<void> {
   } catch (error) {
     exitWithLine(`cannot listen on SERVER_PORT=${config.serverPort}: ${(error as { code?: string }).code ?? 'failed'}`);
   }
-  logger.info({ storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, version }, 'service started');
-  // The first run starts now, in the background: the API is already serving.
+  logger.info(
+    { storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, replica: config.replicaId, version },
+    'service started',
+  );
+  // Asks for the run lease now, in the background: the API is already serving.
   scheduler.start();
   installShutdown({ app, scheduler, store, logger, timeoutMs: config.shutdownTimeoutMs });
 }

@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
+import { registerProtection, type ProtectionOptions } from './protection.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { ingestRoutes } from './routes/ingest-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { postsRoutes } from './routes/posts-routes.js';
 import { statusRoutes } from './routes/status-routes.js';
@@ -18,6 +20,10 @@ export interface AppDeps {
   readonly version: string;
   /** When given, every response is counted and timed, and `GET /metrics` serves the registry. */
   readonly metrics?: Metrics | undefined;
+  /** Starts a run now, for `POST /ingest`; without it the route does not exist. */
+  readonly trigger?: (() => Promise<{ runId: string; replica: string }>) | undefined;
+  /** API keys, rate limit, CORS, load shedding; without it (unit tests) the API is open. */
+  readonly protection?: ProtectionOptions | undefined;
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -32,6 +38,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
+    // Headers are capped by Node at 16 KiB (431 above); a client that trickles a request is cut off.
+    requestTimeout: 30_000,
+    trustProxy: deps.protection?.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -58,11 +67,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(PostSchema);
   app.addSchema(RunSchema);
   app.addSchema(ErrorSchema);
+  if (deps.protection) await registerProtection(app, deps.protection);
 
   await app.register(healthRoutes);
   await app.register(opsRoutes, { store: deps.store, metrics: deps.metrics });
   await app.register(postsRoutes, { store: deps.store });
   await app.register(statusRoutes, { store: deps.store });
+  if (deps.trigger) await app.register(ingestRoutes, { trigger: deps.trigger, enabled: (deps.protection?.apiKeys.length ?? 0) > 0 });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -64,6 +64,7 @@ export const StatusSchema = Type.Object({
   records_rejected: Type.Integer({ description: 'invalid records the last successful run skipped' }),
   last_error: Type.Union([Type.String(), Type.Null()], { description: 'why the last attempt failed; null after a success' }),
   last_duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'duration of the last finished attempt' }),
+  last_run_replica: Type.Union([Type.String(), Type.Null()], { description: 'REPLICA_ID of the replica that ran the last attempt' }),
 });
 
 export const RunSchema = Type.Object(
@@ -78,6 +79,7 @@ export const RunSchema = Type.Object(
     records_rejected: Type.Integer(),
     records_changed: Type.Union([Type.Integer(), Type.Null()], { description: 'records inserted or updated; null where the store cannot tell' }),
     error: Type.Union([Type.String(), Type.Null()]),
+    replica: Type.Union([Type.String(), Type.Null()], { description: 'REPLICA_ID of the replica that ran it' }),
   },
   { $id: 'Run' },
 );
@@ -88,6 +90,11 @@ export const RunsQuery = Type.Object(
 );
 
 export const RunsPage = Type.Object({ runs: Type.Array(Type.Ref(RunSchema)), count: Type.Integer() });
+
+export const IngestAccepted = Type.Object({
+  run_id: Type.String({ description: 'the run started; it shows in GET /runs and GET /status' }),
+  replica: Type.String({ description: 'REPLICA_ID of the replica running it' }),
+});
 
 /** Error responses every route can give, for the OpenAPI document. */
 export const COMMON_ERRORS = {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RetryPolicy } from '../config.js';
 import { RunInterruptedError } from '../errors.js';
@@ -16,10 +15,19 @@ export interface IngestionDeps {
   readonly retry: RetryPolicy;
   readonly batchSize: number;
   readonly source: string;
+  /** REPLICA_ID of this process, recorded with the run. */
+  readonly replica?: string | undefined;
   readonly logger: Logger;
   readonly now?: () => Date;
   /** Where outcomes, counts, durations and retries are recorded; none in tests that do not look. */
   readonly metrics?: Metrics | undefined;
+}
+
+/** What the scheduler decided about a run: its id, when it started (the schedule counts from it), its cancellation. */
+export interface RunTicket {
+  readonly runId: string;
+  readonly startedAt: Date;
+  readonly signal: AbortSignal;
 }
 
 export interface RunOutcome {
@@ -39,14 +47,14 @@ const REJECTIONS_LOGGED = 20;
  * anything else fails the run, which the store records without touching the last good data and status.
  * Never throws for a failed run: the outcome says what happened.
  */
-export async function runIngestion(deps: IngestionDeps, signal: AbortSignal): Promise<RunOutcome> {
+export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise<RunOutcome> {
   const now = deps.now ?? (() => new Date());
-  const runId = randomUUID();
-  const startedAt = now().toISOString();
+  const { runId, signal } = run;
+  const startedAt = run.startedAt.toISOString();
   const log = deps.logger.child({ runId });
   const metrics = deps.metrics;
   const secondsSince = (start: string, end: string) => (Date.parse(end) - Date.parse(start)) / 1000;
-  const writer = await deps.store.beginRun({ runId, startedAt }).catch((error: unknown) => {
+  const writer = await deps.store.beginRun({ runId, startedAt, replica: deps.replica }).catch((error: unknown) => {
     // A run the store would not even begin is a failed run to whoever alerts on the outcome.
     metrics?.runs.inc({ outcome: 'failed' });
     throw error;
@@ -84,7 +92,8 @@ export async function runIngestion(deps: IngestionDeps, signal: AbortSignal): Pr
     }
     return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
   } catch (error) {
-    const reason = signal.aborted ? new RunInterruptedError().message : publicReason(error);
+    // Why the run was stopped (shutdown, or the lease taken by another replica), rather than what it was doing then.
+    const reason = signal.aborted ? (signal.reason instanceof RunInterruptedError ? signal.reason : new RunInterruptedError()).message : publicReason(error);
     log.error({ error: describeError(error) }, `run failed: ${reason}`);
     const finishedAt = now().toISOString();
     if (metrics) {

@@ -1,64 +1,186 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { RunInterruptedError } from '../errors.js';
+import { RunInProgressError, RunInterruptedError } from '../errors.js';
 import { describeError } from '../log-safe.js';
+import type { LeaseState, Store } from '../stores/store.js';
+import type { RunTicket } from './run-ingestion.js';
+
+/** What the scheduler needs of a store: the lease, and the recovery its holder performs. */
+export type LeaseStore = Pick<Store, 'acquireLease' | 'renewLease' | 'releaseLease' | 'recoverInterruptedRuns'>;
 
 export interface SchedulerOptions {
   readonly intervalMs: number;
-  readonly runOnce: (signal: AbortSignal) => Promise<unknown>;
+  readonly leaseTtlMs: number;
+  /** This process's name in the lease; unique per replica. */
+  readonly replica: string;
+  readonly store: LeaseStore;
+  readonly runOnce: (run: RunTicket) => Promise<unknown>;
   readonly logger: Logger;
+  readonly now?: () => number;
 }
 
+/** Spread of the wake-ups of replicas waiting for the same instant, so they do not all ask at once. */
+const MAX_JITTER_MS = 250;
+
 /**
- * Starts a run at once, then one every interval, measured from the start of the previous run. Runs never
- * overlap: when a run lasts longer than the interval, the next starts as soon as it ends. `stop()` cancels
- * the run in flight through its AbortSignal and resolves when that run has recorded its end.
+ * Runs the ingestion every interval, counted from the start of the previous run, on one replica at a time.
+ * Every replica has a scheduler; before a run, each asks the store for the run lease, and only the replica
+ * that gets it runs, renewing the lease every third of its TTL. The schedule lives in the lease (when the
+ * last run started), so it holds across replicas and restarts. A replica that does not get the lease sleeps
+ * until it could: when the holder's lease lapses (the holder died) or when the next run is due.
+ *
+ * `stop()` cancels the run in flight through its AbortSignal and resolves when the run has recorded its end
+ * and the lease is released. A run interrupted that way leaves the schedule due, so another replica (or the
+ * next start) runs it again at once.
  */
 export class IngestionScheduler {
   readonly #options: SchedulerOptions;
+  readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #current: Promise<void> | undefined;
-  #abort = new AbortController();
+  #currentAbort: AbortController | undefined;
+  /** Lease requests, one at a time, so a timer tick and POST /ingest cannot both start a run here. */
+  #turn: Promise<unknown> = Promise.resolve();
   #stopped = false;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
+    this.#now = options.now ?? Date.now;
   }
 
-  /** Whether a run is in flight. */
+  /** Whether this replica is running a run now. */
   get running(): boolean {
     return this.#current !== undefined;
   }
 
   start(): void {
-    this.#schedule(0);
+    this.#wakeIn(0);
+  }
+
+  /**
+   * Starts a run now, whatever the schedule, if no replica is running one. Resolves with the run's id once
+   * this replica holds the lease; throws RunInProgressError when a run is in flight here or elsewhere.
+   */
+  async trigger(): Promise<{ runId: string; replica: string }> {
+    return this.#exclusive(async () => {
+      if (this.#stopped) throw new RunInterruptedError('the service is shutting down; ask another replica');
+      if (this.#current) throw new RunInProgressError(this.#options.replica);
+      const { acquired, lease } = await this.#acquire(undefined);
+      if (!acquired) throw new RunInProgressError(lease.owner ?? 'another replica');
+      if (await this.#giveBackIfStopping()) throw new RunInterruptedError('the service is shutting down; ask another replica');
+      return { runId: this.#startRun(), replica: this.#options.replica };
+    });
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#abort.abort(new RunInterruptedError());
+    this.#currentAbort?.abort(new RunInterruptedError());
+    await this.#turn;
     await this.#current;
   }
 
-  #schedule(delayMs: number): void {
+  #wakeIn(delayMs: number): void {
+    clearTimeout(this.#timer);
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => this.#runAndReschedule(), delayMs);
+    this.#timer = setTimeout(() => void this.#exclusive(() => this.#tick()).catch(() => undefined), Math.max(0, delayMs));
   }
 
-  #runAndReschedule(): void {
-    const startedAt = Date.now();
-    this.#current = this.#options
-      .runOnce(this.#abort.signal)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          // runIngestion records failures itself; this is a store that could not even begin the run.
-          this.#options.logger.error({ error: describeError(error) }, 'run could not start');
-        },
-      )
-      .finally(() => {
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#turn.then(task);
+    this.#turn = result.catch(() => undefined);
+    return result;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped || this.#current) return;
+    const { intervalMs, leaseTtlMs, logger } = this.#options;
+    let answer: { acquired: boolean; lease: LeaseState };
+    try {
+      answer = await this.#acquire(new Date(this.#now() - intervalMs).toISOString());
+    } catch (error) {
+      logger.error({ error: describeError(error) }, 'could not ask the store for the run lease; asking again later');
+      this.#wakeIn(Math.min(intervalMs, leaseTtlMs));
+      return;
+    }
+    if (answer.acquired) {
+      if (!(await this.#giveBackIfStopping())) this.#startRun();
+      return;
+    }
+    this.#wakeIn(this.#untilWorthAsking(answer.lease) + Math.random() * MAX_JITTER_MS);
+  }
+
+  /** When the lease could next be ours: when the holder's lease lapses, or when the schedule is next due. */
+  #untilWorthAsking(lease: LeaseState): number {
+    const now = this.#now();
+    const lapses = lease.owner !== null && lease.expiresAt !== null ? Date.parse(lease.expiresAt) : now;
+    const due = lease.lastStartedAt !== null ? Date.parse(lease.lastStartedAt) + this.#options.intervalMs : now;
+    return Math.max(lapses, due) - now;
+  }
+
+  #acquire(dueIfStartedBy: string | undefined): Promise<{ acquired: boolean; lease: LeaseState }> {
+    const now = this.#now();
+    return this.#options.store.acquireLease({
+      owner: this.#options.replica,
+      now: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.#options.leaseTtlMs).toISOString(),
+      dueIfStartedBy,
+    });
+  }
+
+  /** stop() may have come while the lease was being taken: then the lease goes back, the schedule still due. */
+  async #giveBackIfStopping(): Promise<boolean> {
+    if (!this.#stopped) return false;
+    await this.#release(undefined);
+    return true;
+  }
+
+  #release(lastStartedAt: string | undefined): Promise<void> {
+    return this.#options.store
+      .releaseLease(this.#options.replica, lastStartedAt)
+      .catch((error: unknown) => this.#options.logger.warn({ error: describeError(error) }, 'could not release the run lease; it lapses by itself'));
+  }
+
+  /** Runs with the lease held: recovers runs a dead holder left `running`, runs, releases, schedules the next. */
+  #startRun(): string {
+    clearTimeout(this.#timer);
+    const { store, leaseTtlMs, intervalMs, logger } = this.#options;
+    const runId = randomUUID();
+    const startedAt = this.#now();
+    const abort = new AbortController();
+    const renewal = setInterval(() => void this.#renew(abort), leaseTtlMs / 3);
+    this.#currentAbort = abort;
+    this.#current = (async () => {
+      try {
+        const recovered = await store.recoverInterruptedRuns(new Date(startedAt).toISOString());
+        if (recovered > 0) logger.warn({ recovered }, 'runs left running by a stopped replica were marked failed');
+        await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal });
+      } catch (error) {
+        // runIngestion records failures itself; this is a store that could not even begin the run.
+        logger.error({ error: describeError(error) }, 'run could not start');
+      } finally {
+        clearInterval(renewal);
+        const interrupted = abort.signal.aborted;
+        await this.#release(interrupted ? undefined : new Date(startedAt).toISOString());
         this.#current = undefined;
-        this.#schedule(Math.max(0, startedAt + this.#options.intervalMs - Date.now()));
-      });
+        this.#currentAbort = undefined;
+        this.#wakeIn(interrupted ? 0 : startedAt + intervalMs - this.#now());
+      }
+    })();
+    return runId;
+  }
+
+  /** A lease another replica took means this one stalled past the TTL: its run stops, the other's goes on. */
+  async #renew(abort: AbortController): Promise<void> {
+    const { store, replica, leaseTtlMs, logger } = this.#options;
+    try {
+      const held = await store.renewLease(replica, new Date(this.#now() + leaseTtlMs).toISOString());
+      if (!held && !abort.signal.aborted) {
+        logger.error('the run lease was taken by another replica; stopping this run');
+        abort.abort(new RunInterruptedError('interrupted: another replica took over the run lease'));
+      }
+    } catch (error) {
+      logger.warn({ error: describeError(error) }, 'could not renew the run lease; trying again');
+    }
   }
 }

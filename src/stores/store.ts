@@ -32,6 +32,8 @@ export interface Run {
   /** Records inserted or updated because they differed; null where the store cannot tell cheaply. */
   readonly records_changed: number | null;
   readonly error: string | null;
+  /** REPLICA_ID of the process that ran it; null for runs recorded before replicas were tracked. */
+  readonly replica: string | null;
 }
 
 /** What GET /status answers. Success fields describe the last successful run; the rest the last attempt. */
@@ -43,6 +45,8 @@ export interface IngestionStatus {
   readonly records_rejected: number;
   readonly last_error: string | null;
   readonly last_duration_ms: number | null;
+  /** REPLICA_ID of the process that ran the latest attempt. */
+  readonly last_run_replica: string | null;
 }
 
 export const NEVER_RUN: IngestionStatus = Object.freeze({
@@ -53,6 +57,7 @@ export const NEVER_RUN: IngestionStatus = Object.freeze({
   records_rejected: 0,
   last_error: null,
   last_duration_ms: null,
+  last_run_replica: null,
 });
 
 /** A page of posts in ascending id order: by offset, or by keyset (`after`: ids strictly greater). */
@@ -65,6 +70,32 @@ export interface PostPage {
 export interface RunStart {
   readonly runId: string;
   readonly startedAt: string;
+  /** REPLICA_ID of the process running it. */
+  readonly replica?: string | undefined;
+}
+
+/**
+ * The run lease of the store's source: which replica may run its ingestion now, and when the schedule last
+ * started a run. Times are RFC 3339 UTC text, compared as text (fixed width, so text order is time order).
+ */
+export interface LeaseState {
+  /** The replica holding the lease, or null when it is free. */
+  readonly owner: string | null;
+  /** When the holder's lease lapses unless renewed; a lapsed lease is free to take. */
+  readonly expiresAt: string | null;
+  /** Start of the last run that ended (success or failure); the schedule counts the next interval from it. */
+  readonly lastStartedAt: string | null;
+}
+
+export interface LeaseRequest {
+  readonly owner: string;
+  readonly now: string;
+  readonly expiresAt: string;
+  /**
+   * Take the lease only if the last run started at or before this instant (now minus the interval): the
+   * schedule is due. Absent for a run asked for now (POST /ingest), which needs only a free lease.
+   */
+  readonly dueIfStartedBy?: string | undefined;
 }
 
 export interface RunSuccess {
@@ -126,10 +157,25 @@ export interface Store {
   getStatus(): Promise<IngestionStatus>;
   /** Newest first. */
   listRuns(limit: number): Promise<Run[]>;
-  /** Marks runs left `running` by a process that died as failed; returns how many. */
+  /**
+   * Marks runs left `running` by a process that died as failed; returns how many. Called by the lease holder
+   * right after taking the lease: while it holds the lease, no other replica can be running a run.
+   */
   recoverInterruptedRuns(finishedAt: string): Promise<number>;
   /** Records the run as `running` (visible in /status and /runs) and returns its writer. */
   beginRun(run: RunStart): Promise<RunWriter>;
+  /**
+   * Takes the run lease when it is free (never taken, released, lapsed, or already the caller's after a
+   * restart) and the schedule is due, atomically: of replicas asking together, exactly one gets it.
+   */
+  acquireLease(request: LeaseRequest): Promise<{ readonly acquired: boolean; readonly lease: LeaseState }>;
+  /** Extends the caller's lease to `expiresAt`; false when the caller no longer holds it. */
+  renewLease(owner: string, expiresAt: string): Promise<boolean>;
+  /**
+   * Frees the caller's lease. `lastStartedAt` is the start of the run that just ended; absent when the run
+   * was interrupted, so that the schedule stays due and the next replica runs it again at once.
+   */
+  releaseLease(owner: string, lastStartedAt?: string): Promise<void>;
 }
 
 export const RUN_HISTORY_LIMIT = 1000;

@@ -90,7 +90,7 @@ for (const backend of selectedBackends()) {
       assert.equal(status.records_ingested, 50);
     });
 
-    it('when the service restarts, then data, status and history are kept and the next run adds to them', async () => {
+    it('when the service restarts, then data, status and history are kept, no run is added before the schedule says, and POST /ingest adds one', async () => {
       const tableName = uniqueTableName();
       upstream.setPosts(makePosts(20));
       const first = await service(tableName);
@@ -98,7 +98,12 @@ for (const backend of selectedBackends()) {
       assert.equal(await first.stop(), 0);
 
       upstream.enqueue({ kind: 'status', status: 404 });
-      const second = await service(tableName, { RETRY_COUNT: '0' });
+      const requestsBefore = upstream.requests.length;
+      const second = await service(tableName, { RETRY_COUNT: '0', API_KEYS: 'e2e-key-0123456789abcdef' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(upstream.requests.length, requestsBefore, 'the next run is due an INGESTION_INTERVAL after the last one started');
+      const accepted = await second.post<{ run_id: string }>('/ingest');
+      assert.equal(accepted.status, 202);
       const failed = await second.waitFor<IngestionStatus>('/status', (s) => s.status === 'failed');
       assert.equal(failed.last_successful_run, before.last_successful_run);
       assert.equal(failed.records_ingested, 20);
@@ -106,6 +111,7 @@ for (const backend of selectedBackends()) {
       assert.equal((await second.get<PostsPage>('/posts?limit=100')).body.count, 20);
       const runs = (await second.get<{ runs: Run[] }>('/runs')).body.runs;
       assert.deepEqual(runs.map((r) => r.status), ['failed', 'success']);
+      assert.equal(runs[0]?.run_id, accepted.body.run_id);
     });
   });
 }

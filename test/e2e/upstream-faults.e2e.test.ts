@@ -173,12 +173,13 @@ if (backend) {
       assert.equal(runs.filter((run) => run.status === 'running').length, 0);
     });
 
-    it('when the process is killed in the middle of a run, then the next start records that run as failed', async () => {
-      const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s' });
+    it('when the process is killed in the middle of a run and restarts as the same replica, then it records that run as failed and runs again at once', async () => {
+      // The same REPLICA_ID, as a container restarted in its pod has: it takes its own lease back at once.
+      const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s', REPLICA_ID: 'pod-a' });
       const { tableName, upstream } = first;
       await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
       await first.svc.stop('SIGKILL');
-      const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url });
+      const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url, REPLICA_ID: 'pod-a' });
       svc = restarted;
       const { runs } = await restarted.waitFor<Runs>('/runs', (r) => r.runs.some((run) => run.status === 'success'));
       assert.match(runs.find((run) => run.status === 'failed')?.error ?? '', /interrupted/);

@@ -290,6 +290,46 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
     });
   });
 
+  describe('replicas and the run lease', () => {
+    it('when a run begins with a replica and the next without, then the run items keep theirs and the status forgets it', async () => {
+      const store = newStore();
+      await store.init();
+      await (await store.beginRun({ runId: 'r1', startedAt: at(1), replica: 'pod-a' })).commit({ finishedAt: at(2), recordsIngested: 0, recordsRejected: 0 });
+      assert.equal((await store.getStatus()).last_run_replica, 'pod-a');
+      await store.beginRun({ runId: 'r2', startedAt: at(3) });
+      const { Item } = await admin.send(new GetItemCommand({ TableName: `${tableNameOf(store)}_status`, Key: { source: { S: SOURCE } }, ConsistentRead: true }));
+      assert.equal(Item?.last_run_replica, undefined, 'absent, not NULL');
+      assert.deepEqual((await store.listRuns(10)).map((r) => [r.run_id, r.replica]), [['r2', null], ['r1', 'pod-a']]);
+    });
+
+    it('when a replica takes the lease, then it is one conditional UpdateItem and one consistent GetItem on the status table', async () => {
+      const store = newStore();
+      await store.init();
+      const sent: Json[] = [];
+      proxy.intercept(async (operation, request) => {
+        sent.push({ operation, ...request });
+        return undefined;
+      });
+      const answer = await store.acquireLease({ owner: 'pod-a', now: at(10), expiresAt: at(20), dueIfStartedBy: at(0) });
+      proxy.intercept(undefined);
+      assert.deepEqual(answer, { acquired: true, lease: { owner: 'pod-a', expiresAt: at(20), lastStartedAt: null } });
+      const status = `${tableNameOf(store)}_status`;
+      assert.deepEqual(sent.map((r) => [r.operation, r.TableName, r.Key?.source?.S]), [['UpdateItem', status, `${SOURCE}#lease`], ['GetItem', status, `${SOURCE}#lease`]]);
+      assert.match(sent[0]?.ConditionExpression, /attribute_not_exists\(#owner\).*last_started_at <= :dueBy/);
+      assert.equal(sent[1]?.ConsistentRead, true);
+      assert.equal((await store.getStatus()).status, 'never_run', 'the lease item is not the status item');
+    });
+
+    it('when the lease is released, then the item keeps last_started_at and has no owner or expiry attributes', async () => {
+      const store = newStore();
+      await store.init();
+      await store.acquireLease({ owner: 'pod-a', now: at(10), expiresAt: at(20) });
+      await store.releaseLease('pod-a', at(10));
+      const { Item } = await admin.send(new GetItemCommand({ TableName: `${tableNameOf(store)}_status`, Key: { source: { S: `${SOURCE}#lease` } }, ConsistentRead: true }));
+      assert.deepEqual(Item, { source: { S: `${SOURCE}#lease` }, last_started_at: { S: at(10) } });
+    });
+  });
+
   describe('tables', () => {
     it('when the tables are missing, then init creates all three on demand and a second init leaves them be', async () => {
       const store = newStore();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { StoreUnavailableError } from '../../src/errors.js';
+import type { RunDocument, StatusDocument } from '../../src/stores/mongodb/mongodb-collections.js';
 import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
 import type { MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
@@ -99,6 +100,30 @@ describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mo
     const { recordsChanged } = await ingest(store, 'r2', at(2), [post(1, { title: 'a' }), post(2), post(1, { title: 'b' })]);
     assert.equal(recordsChanged, 2);
     assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => [p.id, p.title]), [[1, 'b'], [2, 'title 2']]);
+  });
+
+  it('when a run begins with a replica, then the run and status documents carry it, null when a run has none', async () => {
+    const tableName = uniqueTableName('mg');
+    const store = newStore({ tableName });
+    await store.init();
+    await store.beginRun({ runId: 'r1', startedAt: at(1), replica: 'pod-a' });
+    await store.beginRun({ runId: 'r2', startedAt: at(2) });
+    const db = admin.db();
+    assert.equal((await db.collection<RunDocument>(`${tableName}_runs`).findOne({ _id: 'r1' }))?.replica, 'pod-a');
+    assert.equal((await db.collection<StatusDocument>(`${tableName}_status`).findOne({ _id: SOURCE }))?.last_run_replica, null);
+    assert.deepEqual((await store.listRuns(10)).map((r) => [r.run_id, r.replica]), [['r2', null], ['r1', 'pod-a']]);
+  });
+
+  it('when the lease is taken and released, then it is one document in <table>_lease keyed by the source', async () => {
+    const tableName = uniqueTableName('mg');
+    const store = newStore({ tableName });
+    await store.init();
+    assert.equal((await store.acquireLease({ owner: 'pod-a', now: at(10), expiresAt: at(20) })).acquired, true);
+    const leases = admin.db().collection(`${tableName}_lease`);
+    assert.deepEqual(await leases.find({}).toArray(), [{ _id: SOURCE, owner: 'pod-a', expires_at: at(20) }]);
+    await store.releaseLease('pod-a', at(10));
+    assert.deepEqual(await leases.find({}).toArray(), [{ _id: SOURCE, owner: null, expires_at: null, last_started_at: at(10) }]);
+    assert.equal((await store.getStatus()).status, 'never_run');
   });
 
   it('when a server says it is a replica set but has no transactions (FerretDB), then runs still work without them', { skip: process.env.TEST_MONGODB_URI ? 'needs the FerretDB binary' : false }, async () => {

@@ -125,8 +125,9 @@ for (const backend of selectedBackends()) {
         records_rejected: 2,
         last_error: null,
         last_duration_ms: 1500,
+        last_run_replica: null,
       });
-      const writer = await store.beginRun({ runId: 'r2', startedAt: at(10) });
+      const writer = await store.beginRun({ runId: 'r2', startedAt: at(10), replica: 'pod-b' });
       assert.equal((await store.getStatus()).status, 'running');
       assert.equal((await store.listRuns(1))[0]?.status, 'running');
       await writer.abort({ finishedAt: at(12), error: 'upstream answered HTTP 500', recordsRejected: 0 });
@@ -138,6 +139,7 @@ for (const backend of selectedBackends()) {
         records_rejected: 2,
         last_error: 'upstream answered HTTP 500',
         last_duration_ms: 2000,
+        last_run_replica: 'pod-b',
       });
       const runs = await store.listRuns(10);
       assert.deepEqual(runs.map((r) => [r.run_id, r.status]), [['r2', 'failed'], ['r1', 'success']]);
@@ -147,6 +149,7 @@ for (const backend of selectedBackends()) {
       assert.equal(runs[1]?.records_rejected, 2);
       assert.equal(runs[1]?.duration_ms, 1500);
       assert.equal(runs[1]?.source, SOURCE);
+      assert.deepEqual(runs.map((r) => r.replica), ['pod-b', null]);
     });
 
     it('when a run fails halfway, then records and the last good status stay as before the run', async () => {
@@ -237,6 +240,76 @@ for (const backend of selectedBackends()) {
       for (let i = 1; i <= 5; i++) await ingest(store, `r${i}`, at(i), [post(1)]);
       assert.deepEqual((await store.listRuns(10)).map((r) => r.run_id), ['r5', 'r4', 'r3']);
       assert.deepEqual((await store.listRuns(2)).map((r) => r.run_id), ['r5', 'r4']);
+    });
+
+    /** A lease request at second `now` for `owner`, lapsing 10 s later, due if the last run started `interval` s ago. */
+    const ask = (owner: string, now: number, interval?: number) => ({
+      owner,
+      now: at(now),
+      expiresAt: at(now + 10),
+      dueIfStartedBy: interval === undefined ? undefined : at(now - interval),
+    });
+
+    it('when replicas ask for a free lease together, then exactly one gets it and the others see who', async () => {
+      const tableName = uniqueTableName();
+      const replicas = await Promise.all(['a', 'b', 'c', 'd'].map(() => newStore({ tableName })));
+      const answers = await Promise.all(replicas.map((store, i) => store.acquireLease(ask(`replica-${i}`, 100, 60))));
+      const winners = answers.filter((answer) => answer.acquired);
+      assert.equal(winners.length, 1);
+      const holder = winners[0]?.lease.owner;
+      assert.match(holder ?? '', /^replica-\d$/);
+      for (const answer of answers) assert.deepEqual(answer.lease, { owner: holder, expiresAt: at(110), lastStartedAt: null });
+    });
+
+    it('when the holder renews, then its lease extends; a replica that does not hold it cannot renew', async () => {
+      const store = await newStore();
+      assert.equal((await store.acquireLease(ask('a', 100, 60))).acquired, true);
+      assert.equal(await store.renewLease('a', at(125)), true);
+      assert.equal(await store.renewLease('b', at(200)), false);
+      const seen = await store.acquireLease(ask('b', 120, 60));
+      assert.equal(seen.acquired, false);
+      assert.deepEqual(seen.lease, { owner: 'a', expiresAt: at(125), lastStartedAt: null });
+    });
+
+    it('when the holder stops renewing, then its lease lapses, another replica takes it and the old holder has lost it', async () => {
+      const store = await newStore();
+      await store.acquireLease(ask('a', 100, 60));
+      assert.equal((await store.acquireLease(ask('b', 109, 60))).acquired, false);
+      const taken = await store.acquireLease(ask('b', 110, 60));
+      assert.deepEqual(taken, { acquired: true, lease: { owner: 'b', expiresAt: at(120), lastStartedAt: null } });
+      assert.equal(await store.renewLease('a', at(130)), false);
+      await store.releaseLease('a', at(100));
+      assert.equal((await store.acquireLease(ask('c', 111))).lease.owner, 'b', 'a stale holder cannot release the new holder’s lease');
+    });
+
+    it('when a run ends, then the lease is free but the schedule is due only an interval after that run started', async () => {
+      const store = await newStore();
+      await store.acquireLease(ask('a', 100, 60));
+      await store.releaseLease('a', at(100));
+      const early = await store.acquireLease(ask('b', 130, 60));
+      assert.deepEqual(early, { acquired: false, lease: { owner: null, expiresAt: null, lastStartedAt: at(100) } });
+      assert.equal((await store.acquireLease(ask('b', 160, 60))).acquired, true, 'due once the interval has passed');
+      await store.releaseLease('b', at(160));
+      assert.equal((await store.acquireLease(ask('c', 161))).acquired, true, 'a run asked for now needs only a free lease');
+    });
+
+    it('when a run was interrupted, then releasing keeps the schedule due so the next replica runs it at once', async () => {
+      const store = await newStore();
+      await store.acquireLease(ask('a', 100, 60));
+      await store.releaseLease('a', at(100));
+      await store.acquireLease(ask('a', 160, 60));
+      await store.releaseLease('a');
+      const next = await store.acquireLease(ask('b', 161, 60));
+      assert.deepEqual(next, { acquired: true, lease: { owner: 'b', expiresAt: at(171), lastStartedAt: at(100) } });
+    });
+
+    it('when the holder restarts under the same replica id, then it takes its own lease back before it lapses', async () => {
+      const tableName = uniqueTableName();
+      const before = await newStore({ tableName });
+      await before.acquireLease(ask('pod-a', 100, 60));
+      const after = await newStore({ tableName });
+      assert.equal((await after.acquireLease(ask('pod-b', 101, 60))).acquired, false);
+      assert.equal((await after.acquireLease(ask('pod-a', 101, 60))).acquired, true);
     });
 
     it('when the store is closed, then calls fail with STORE_UNAVAILABLE', async () => {

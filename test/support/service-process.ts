@@ -12,6 +12,7 @@ export interface ServiceProcess {
   readonly logs: Record<string, unknown>[];
   readonly stderr: string[];
   get<T = unknown>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
+  post<T = unknown>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
   /** Polls `path` until `accept` holds for its JSON body, or fails after timeoutMs. */
   waitFor<T = unknown>(path: string, accept: (body: T) => boolean, timeoutMs?: number): Promise<T>;
   /** Sends a signal and resolves with the exit code. */
@@ -45,10 +46,15 @@ export async function startService(env: Record<string, string>): Promise<Service
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
 
-  const get = async <T>(path: string) => {
-    const response = await fetch(url + path);
+  // A service started with API_KEYS is called with the first key, as its operator would.
+  const apiKey = env.API_KEYS?.split(',')[0]?.trim();
+  const headers: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
+  const call = async <T>(method: string, path: string) => {
+    const response = await fetch(url + path, { method, headers });
     return { status: response.status, body: (await response.json()) as T, headers: response.headers };
   };
+  const get = <T>(path: string) => call<T>('GET', path);
+  const post = <T>(path: string) => call<T>('POST', path);
   const waitFor = async <T>(path: string, accept: (body: T) => boolean, timeoutMs = 20_000): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
@@ -70,7 +76,7 @@ export async function startService(env: Record<string, string>): Promise<Service
     return exited;
   };
 
-  const service: ServiceProcess = { url, child, logs, stderr, get, waitFor, stop, exited };
+  const service: ServiceProcess = { url, child, logs, stderr, get, post, waitFor, stop, exited };
   await waitFor('/health', () => true);
   return service;
 }

@@ -51,6 +51,9 @@ function failingStore(fail: (operation: string) => Error): Store {
     listRuns: reject('list runs'),
     recoverInterruptedRuns: reject('recover runs'),
     beginRun: reject('begin run'),
+    acquireLease: reject('acquire lease'),
+    renewLease: reject('renew lease'),
+    releaseLease: reject('release lease'),
   };
 }
 
@@ -325,6 +328,7 @@ describe('API on a SQLite store seeded by a real run', () => {
       records_rejected: 2,
       last_error: null,
       last_duration_ms: 1500,
+      last_run_replica: null,
     });
   });
 

@@ -15,7 +15,7 @@ const ReadySchema = Type.Object({ status: Type.Literal('ready') });
 export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metrics | undefined }> = async (app, { store, metrics }) => {
   app.get(
     '/ready',
-    { schema: { summary: 'Readiness: the store answers', response: { 200: ReadySchema, 503: Type.Ref(ErrorSchema) } } },
+    { config: { public: true }, schema: { summary: 'Readiness: the store answers', response: { 200: ReadySchema, 503: Type.Ref(ErrorSchema) } } },
     async () => {
       try {
         await store.ping();
@@ -28,7 +28,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metr
 
   if (metrics) {
     const { registry } = metrics;
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
       reply.type(registry.contentType);
       return registry.metrics();
     });

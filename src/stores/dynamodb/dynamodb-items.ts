@@ -1,4 +1,4 @@
-import { NEVER_RUN, type IngestionStatus, type Post, type Run, type RunState } from '../store.js';
+import { NEVER_RUN, type IngestionStatus, type LeaseState, type Post, type Run, type RunState } from '../store.js';
 import type { Item } from './dynamodb-batch.js';
 
 /**
@@ -54,6 +54,7 @@ export function toRun(item: Item): Run {
     records_rejected: (item.records_rejected as number | undefined) ?? 0,
     records_changed: nullable<number>(item.records_changed),
     error: nullable<string>(item.error),
+    replica: nullable<string>(item.replica),
   };
 }
 
@@ -67,6 +68,24 @@ export function toStatus(item: Item | undefined): IngestionStatus {
     records_rejected: (item.records_rejected as number | undefined) ?? 0,
     last_error: nullable<string>(item.last_error),
     last_duration_ms: nullable<number>(item.last_duration_ms),
+    last_run_replica: nullable<string>(item.last_run_replica),
+  };
+}
+
+/**
+ * Key of the source's lease item in the status table. SOURCE_NAME allows no `#`, so no source's status item
+ * can have this key, and the lease needs no table of its own for operators to provision.
+ */
+export function leaseKey(source: string): Item {
+  return { source: `${source}#lease` };
+}
+
+/** A free lease has neither `owner` nor `expires_at`; a missing item is a lease never taken. */
+export function toLease(item: Item | undefined): LeaseState {
+  return {
+    owner: nullable<string>(item?.owner),
+    expiresAt: nullable<string>(item?.expires_at),
+    lastStartedAt: nullable<string>(item?.last_started_at),
   };
 }
 

@@ -4,6 +4,8 @@ import { OffsetTooDeepError, StoreUnavailableError } from '../../errors.js';
 import {
   INTERRUPTED_BY_CRASH,
   type IngestionStatus,
+  type LeaseRequest,
+  type LeaseState,
   type Post,
   type PostPage,
   type Run,
@@ -12,11 +14,19 @@ import {
   type Store,
 } from '../store.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
-import { durationMs, runKey, toPost, toRun, toStatus } from './dynamodb-items.js';
+import { durationMs, leaseKey, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
 import { queryItems } from './dynamodb-query.js';
 import { DynamoDbRunWriter } from './dynamodb-run-writer.js';
 import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from './dynamodb-store-config.js';
 import { dynamoDbTableNames, ensureTables, type DynamoDbTableNames } from './dynamodb-tables.js';
+
+/**
+ * The lease rule as conditions on the lease item (times are RFC 3339 text of one width, so text order is time
+ * order): free when nobody holds it, the caller holds it (a restart), or it lapsed; due when no run ended yet
+ * or the last one started at or before `:dueBy`. `owner` is a DynamoDB reserved word, hence `#owner`.
+ */
+const LEASE_FREE = '(attribute_not_exists(#owner) OR #owner = :owner OR expires_at <= :now)';
+const LEASE_DUE = '(attribute_not_exists(last_started_at) OR last_started_at <= :dueBy)';
 
 /**
  * DynamoDB through the AWS SDK v3 document client. Records are keyed by (source, id), so GET /posts is a
@@ -175,23 +185,79 @@ export class DynamoDbStore implements Store {
       doc.send(
         new PutCommand({
           TableName: this.#names.runs,
-          Item: { source, run_key: runKey(run.startedAt, run.runId), run_id: run.runId, status: 'running', started_at: run.startedAt, records_ingested: 0, records_rejected: 0 },
+          // An absent replica leaves the attribute out (the client drops undefined values), which reads as null.
+          Item: {
+            source,
+            run_key: runKey(run.startedAt, run.runId),
+            run_id: run.runId,
+            status: 'running',
+            started_at: run.startedAt,
+            records_ingested: 0,
+            records_rejected: 0,
+            replica: run.replica,
+          },
         }),
       ),
     );
-    // As in the SQLite store, the run that began last owns the state fields; commit and abort check it.
+    // As in the SQLite store, the run that began last owns the state fields; commit and abort check it. The
+    // replica describes this attempt too, so a run without one must not keep the previous run's.
+    const { replica } = run;
     await callDynamoDb('begin run', retry, () =>
       doc.send(
         new UpdateCommand({
           TableName: this.#names.status,
           Key: { source },
-          UpdateExpression: 'SET #status = :running, current_run_id = :run, last_attempt = :started',
+          UpdateExpression: `SET #status = :running, current_run_id = :run, last_attempt = :started${replica === undefined ? ' REMOVE last_run_replica' : ', last_run_replica = :replica'}`,
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':running': 'running', ':run': run.runId, ':started': run.startedAt },
+          ExpressionAttributeValues: { ':running': 'running', ':run': run.runId, ':started': run.startedAt, ...(replica === undefined ? {} : { ':replica': replica }) },
         }),
       ),
     );
     return new DynamoDbRunWriter(doc, this.#names, this.#config, run);
+  }
+
+  /**
+   * One UpdateItem whose condition is the whole rule: DynamoDB checks it and writes under the item's lock, so of
+   * replicas asking together exactly one gets the lease (the others get ConditionalCheckFailedException). The
+   * state is then read back, strongly consistent, so a loser sees who won.
+   */
+  async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
+    const dueBy = request.dueIfStartedBy;
+    const acquired = await this.#conditionalUpdate('acquire lease', {
+      TableName: this.#names.status,
+      Key: leaseKey(this.#config.source),
+      UpdateExpression: 'SET #owner = :owner, expires_at = :expires',
+      ConditionExpression: dueBy === undefined ? LEASE_FREE : `${LEASE_FREE} AND ${LEASE_DUE}`,
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': request.owner, ':expires': request.expiresAt, ':now': request.now, ...(dueBy === undefined ? {} : { ':dueBy': dueBy }) },
+    });
+    const { Item } = await callDynamoDb('acquire lease', this.#config.retry, () =>
+      this.#db().send(new GetCommand({ TableName: this.#names.status, Key: leaseKey(this.#config.source), ConsistentRead: true })),
+    );
+    return { acquired, lease: toLease(Item) };
+  }
+
+  async renewLease(owner: string, expiresAt: string): Promise<boolean> {
+    return this.#conditionalUpdate('renew lease', {
+      TableName: this.#names.status,
+      Key: leaseKey(this.#config.source),
+      UpdateExpression: 'SET expires_at = :expires',
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': owner, ':expires': expiresAt },
+    });
+  }
+
+  /** Conditional on holding the lease: once it lapsed, another replica may hold it, and that one is not ours to free. */
+  async releaseLease(owner: string, lastStartedAt?: string): Promise<void> {
+    await this.#conditionalUpdate('release lease', {
+      TableName: this.#names.status,
+      Key: leaseKey(this.#config.source),
+      UpdateExpression: lastStartedAt === undefined ? 'REMOVE #owner, expires_at' : 'SET last_started_at = :started REMOVE #owner, expires_at',
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': owner, ...(lastStartedAt === undefined ? {} : { ':started': lastStartedAt }) },
+    });
   }
 
   /** Returns false when the condition did not hold (someone else got there first). */

@@ -14,7 +14,7 @@ import { DYNAMODB_LIMITS } from './dynamodb-store-config.js';
 export interface DynamoDbTableNames {
   /** Records: partition key `source` (S), sort key `id` (N), so a source's records come back in id order. */
   readonly records: string;
-  /** One item per source: partition key `source` (S). */
+  /** Per source, partition key `source` (S): its status item, and its run lease under `<source>#lease`. */
   readonly status: string;
   /** Run history: partition key `source` (S), sort key `run_key` (S) = `<started_at>#<run_id>`, newest last. */
   readonly runs: string;

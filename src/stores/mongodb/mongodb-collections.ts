@@ -1,5 +1,5 @@
 import type { Collection, Db, Document } from 'mongodb';
-import { NEVER_RUN, type IngestionStatus, type Post, type Run } from '../store.js';
+import { NEVER_RUN, type IngestionStatus, type LeaseState, type Post, type Run } from '../store.js';
 
 /** A run as stored: `_id` is the run id, unique like the SQLite store's primary key. */
 export interface RunDocument {
@@ -13,6 +13,7 @@ export interface RunDocument {
   records_rejected: number;
   records_changed: number | null;
   error: string | null;
+  replica: string | null;
 }
 
 /** The one status document per source: `_id` is the source. `current_run_id` owns the state fields. */
@@ -26,12 +27,22 @@ export interface StatusDocument {
   records_rejected: number;
   last_error: string | null;
   last_duration_ms: number | null;
+  last_run_replica: string | null;
+}
+
+/** The run lease of a source: `_id` is the source. Owner and expiry are null while it is free. */
+export interface LeaseDocument {
+  _id: string;
+  owner: string | null;
+  expires_at: string | null;
+  last_started_at: string | null;
 }
 
 export interface MongoDbCollections {
   readonly records: Collection<Document>;
   readonly runs: Collection<RunDocument>;
   readonly status: Collection<StatusDocument>;
+  readonly lease: Collection<LeaseDocument>;
 }
 
 export function mongoDbCollections(db: Db, tableName: string): MongoDbCollections {
@@ -39,12 +50,14 @@ export function mongoDbCollections(db: Db, tableName: string): MongoDbCollection
     records: db.collection(tableName),
     runs: db.collection<RunDocument>(`${tableName}_runs`),
     status: db.collection<StatusDocument>(`${tableName}_status`),
+    lease: db.collection<LeaseDocument>(`${tableName}_lease`),
   };
 }
 
 /**
  * Creates the two indexes. `createIndex` with the same name and keys is a no-op on an existing index, so
- * any number of replicas may run this at once. The status collection needs none: it is keyed by `_id`.
+ * any number of replicas may run this at once. The status and lease collections need none: they are keyed
+ * by `_id`.
  */
 export async function ensureIndexes(collections: MongoDbCollections): Promise<void> {
   await collections.records.createIndex({ id: 1 }, { unique: true, name: 'id_unique' });
@@ -72,6 +85,7 @@ export function toRun(doc: RunDocument): Run {
     records_rejected: doc.records_rejected ?? 0,
     records_changed: doc.records_changed ?? null,
     error: doc.error ?? null,
+    replica: doc.replica ?? null,
   };
 }
 
@@ -85,7 +99,13 @@ export function toStatus(doc: StatusDocument | null): IngestionStatus {
     records_rejected: doc.records_rejected ?? 0,
     last_error: doc.last_error ?? null,
     last_duration_ms: doc.last_duration_ms ?? null,
+    last_run_replica: doc.last_run_replica ?? null,
   };
+}
+
+/** A missing document is a lease never taken; fields a write never set read as null. */
+export function toLease(doc: LeaseDocument | null): LeaseState {
+  return { owner: doc?.owner ?? null, expiresAt: doc?.expires_at ?? null, lastStartedAt: doc?.last_started_at ?? null };
 }
 
 export function durationMs(startedAt: string, finishedAt: string): number {

@@ -1,8 +1,31 @@
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type Db, type Filter } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
-import { INTERRUPTED_BY_CRASH, type IngestionStatus, type Post, type PostPage, type Run, type RunStart, type RunWriter, type Store } from '../store.js';
-import { callMongo } from './mongodb-call.js';
-import { durationMs, ensureIndexes, mongoDbCollections, POST_PROJECTION, toPost, toRun, toStatus, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
+import {
+  INTERRUPTED_BY_CRASH,
+  type IngestionStatus,
+  type LeaseRequest,
+  type LeaseState,
+  type Post,
+  type PostPage,
+  type Run,
+  type RunStart,
+  type RunWriter,
+  type Store,
+} from '../store.js';
+import { callMongo, isDuplicateKey } from './mongodb-call.js';
+import {
+  durationMs,
+  ensureIndexes,
+  mongoDbCollections,
+  POST_PROJECTION,
+  toLease,
+  toPost,
+  toRun,
+  toStatus,
+  type LeaseDocument,
+  type MongoDbCollections,
+  type RunDocument,
+} from './mongodb-collections.js';
 import { MongoDbRunWriter } from './mongodb-run-writer.js';
 import { MONGODB_DEFAULTS, type MongoDbStoreConfig } from './mongodb-store-config.js';
 import { MongoDbTransactions, supportsTransactions } from './mongodb-transactions.js';
@@ -131,6 +154,7 @@ export class MongoDbStore implements Store {
       records_rejected: 0,
       records_changed: null,
       error: null,
+      replica: run.replica ?? null,
     };
     await transactions.run('begin run', async (session) => {
       // replaceOne with upsert rather than insertOne, so running this again after a duplicate key is harmless.
@@ -139,7 +163,7 @@ export class MongoDbStore implements Store {
       await collections.status.updateOne(
         { _id: source },
         {
-          $set: { status: 'running', current_run_id: run.runId, last_attempt: run.startedAt },
+          $set: { status: 'running', current_run_id: run.runId, last_attempt: run.startedAt, last_run_replica: run.replica ?? null },
           $setOnInsert: { last_successful_run: null, records_ingested: 0, records_rejected: 0, last_error: null, last_duration_ms: null },
         },
         { upsert: true, session },
@@ -148,10 +172,61 @@ export class MongoDbStore implements Store {
     return new MongoDbRunWriter(collections, transactions, this.#config, run);
   }
 
+  /**
+   * One upsert whose filter is the whole rule, then a read of the lease so a loser sees who won. When the
+   * lease exists but is not free or not due, the filter matches nothing and the upsert tries to insert a
+   * second document with the source's `_id`: the duplicate key (E11000) is the answer "not acquired". Two
+   * replicas creating the first lease together meet the same way. MongoDB checks the filter and writes as one
+   * step; FerretDB 1.24 does not, so there only the first creation is exclusive (docs/mongodb.md).
+   */
+  async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
+    const { lease } = this.#connected().collections;
+    const acquired = await callMongo('acquire lease', async () => {
+      try {
+        const { matchedCount, upsertedCount } = await lease.updateOne(
+          acquirableLease(this.#config.source, request),
+          { $set: { owner: request.owner, expires_at: request.expiresAt } },
+          { upsert: true },
+        );
+        return matchedCount + upsertedCount > 0;
+      } catch (error) {
+        if (isDuplicateKey(error)) return false;
+        throw error;
+      }
+    });
+    const current = await callMongo('acquire lease', () => lease.findOne({ _id: this.#config.source }));
+    return { acquired, lease: toLease(current) };
+  }
+
+  async renewLease(owner: string, expiresAt: string): Promise<boolean> {
+    const { lease } = this.#connected().collections;
+    const { matchedCount } = await callMongo('renew lease', () => lease.updateOne({ _id: this.#config.source, owner }, { $set: { expires_at: expiresAt } }));
+    return matchedCount > 0;
+  }
+
+  /** Conditional on holding the lease: once it lapsed, another replica may hold it, and that one is not ours to free. */
+  async releaseLease(owner: string, lastStartedAt?: string): Promise<void> {
+    const { lease } = this.#connected().collections;
+    const started = lastStartedAt === undefined ? {} : { last_started_at: lastStartedAt };
+    await callMongo('release lease', () => lease.updateOne({ _id: this.#config.source, owner }, { $set: { owner: null, expires_at: null, ...started } }));
+  }
+
   #connected(): Connection {
     if (!this.#connection) throw new StoreUnavailableError('store not initialised');
     return this.#connection;
   }
+}
+
+/**
+ * The source's lease, if it is free (nobody holds it, the caller does after a restart, or it lapsed) and, for a
+ * scheduled run, due (no run ended yet, or the last one started at or before `dueIfStartedBy`). `null` also
+ * matches a missing field. Times are RFC 3339 text of one width, so `$lte` on text is time order.
+ */
+function acquirableLease(source: string, request: LeaseRequest): Filter<LeaseDocument> {
+  const free = { $or: [{ owner: null }, { owner: request.owner }, { expires_at: { $lte: request.now } }] };
+  if (request.dueIfStartedBy === undefined) return { _id: source, ...free };
+  const due = { $or: [{ last_started_at: null }, { last_started_at: { $lte: request.dueIfStartedBy } }] };
+  return { _id: source, $and: [free, due] };
 }
 
 /**

@@ -48,15 +48,16 @@ export class PostgresRunWriter implements RunWriter {
             id integer PRIMARY KEY, user_id integer NOT NULL, title text NOT NULL, body text NOT NULL,
             ingested_at text NOT NULL, source text NOT NULL)`);
           await client.query(`TRUNCATE ${STAGE}`);
-          await client.query(`INSERT INTO ${q(`${table}_runs`)} (run_id, source, status, started_at) VALUES ($1, $2, 'running', $3)`, [
-            run.runId,
-            source,
-            run.startedAt,
-          ]);
+          const replica = run.replica ?? null;
           await client.query(
-            `INSERT INTO ${q(`${table}_status`)} (source, status, current_run_id, last_attempt) VALUES ($1, 'running', $2, $3)
-             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id, last_attempt = excluded.last_attempt`,
-            [source, run.runId, run.startedAt],
+            `INSERT INTO ${q(`${table}_runs`)} (run_id, source, status, started_at, replica) VALUES ($1, $2, 'running', $3, $4)`,
+            [run.runId, source, run.startedAt, replica],
+          );
+          await client.query(
+            `INSERT INTO ${q(`${table}_status`)} (source, status, current_run_id, last_attempt, last_run_replica) VALUES ($1, 'running', $2, $3, $4)
+             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id,
+               last_attempt = excluded.last_attempt, last_run_replica = excluded.last_run_replica`,
+            [source, run.runId, run.startedAt, replica],
           );
         }),
       );

@@ -44,6 +44,14 @@ export function postgresMigrations(table: string): readonly string[] {
        last_error text,
        last_duration_ms bigint
      );`,
+    `ALTER TABLE ${q(`${table}_runs`)} ADD COLUMN IF NOT EXISTS replica text;
+     ALTER TABLE ${q(`${table}_status`)} ADD COLUMN IF NOT EXISTS last_run_replica text;
+     CREATE TABLE IF NOT EXISTS ${q(`${table}_lease`)} (
+       source text PRIMARY KEY,
+       owner text,
+       expires_at text COLLATE "C",
+       last_started_at text COLLATE "C"
+     );`,
   ];
 }
 

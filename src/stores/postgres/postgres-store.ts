@@ -5,6 +5,8 @@ import {
   INTERRUPTED_BY_CRASH,
   NEVER_RUN,
   type IngestionStatus,
+  type LeaseRequest,
+  type LeaseState,
   type Post,
   type PostPage,
   type Run,
@@ -20,7 +22,8 @@ import type { PostgresStoreConfig } from './postgres-store-config.js';
 
 const POST_COLUMNS = 'user_id AS "userId", id, title, body, ingested_at, source';
 const RUN_COLUMNS =
-  'run_id, source, status, started_at, finished_at, duration_ms, records_ingested, records_rejected, records_changed, error';
+  'run_id, source, status, started_at, finished_at, duration_ms, records_ingested, records_rejected, records_changed, error, replica';
+const LEASE_COLUMNS = 'owner, expires_at AS "expiresAt", last_started_at AS "lastStartedAt"';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
@@ -125,7 +128,7 @@ export class PostgresStore implements Store {
   async getStatus(): Promise<IngestionStatus> {
     const [row] = await this.#query<StatusRow>(
       'read status',
-      `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms
+      `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms, last_run_replica
        FROM ${q(`${this.#config.tableName}_status`)} WHERE source = $1`,
       [this.#config.source],
     );
@@ -168,6 +171,41 @@ export class PostgresStore implements Store {
     const runClient = new RunClient(client, (released) => this.#runClients.delete(released));
     this.#runClients.add(runClient);
     return PostgresRunWriter.begin(runClient, pool, this.#config, run);
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
+    const lease = q(`${this.#config.tableName}_lease`);
+    // ON CONFLICT DO UPDATE locks the row and re-checks the WHERE, so of replicas asking together one wins.
+    const taken = await this.#query<LeaseState>(
+      'acquire lease',
+      `INSERT INTO ${lease} AS lease (source, owner, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+       WHERE (lease.owner IS NULL OR lease.owner = $2 OR lease.expires_at <= $4::text)
+         AND ($5::text IS NULL OR lease.last_started_at IS NULL OR lease.last_started_at <= $5::text)
+       RETURNING ${LEASE_COLUMNS}`,
+      [this.#config.source, request.owner, request.expiresAt, request.now, request.dueIfStartedBy ?? null],
+    );
+    if (taken[0]) return { acquired: true, lease: taken[0] };
+    const [held] = await this.#query<LeaseState>('read lease', `SELECT ${LEASE_COLUMNS} FROM ${lease} WHERE source = $1`, [this.#config.source]);
+    return { acquired: false, lease: held ?? { owner: null, expiresAt: null, lastStartedAt: null } };
+  }
+
+  async renewLease(owner: string, expiresAt: string): Promise<boolean> {
+    const renewed = await this.#query(
+      'renew lease',
+      `UPDATE ${q(`${this.#config.tableName}_lease`)} SET expires_at = $1 WHERE source = $2 AND owner = $3 RETURNING owner`,
+      [expiresAt, this.#config.source, owner],
+    );
+    return renewed.length > 0;
+  }
+
+  async releaseLease(owner: string, lastStartedAt?: string): Promise<void> {
+    await this.#query(
+      'release lease',
+      `UPDATE ${q(`${this.#config.tableName}_lease`)} SET owner = NULL, expires_at = NULL, last_started_at = COALESCE($1, last_started_at)
+       WHERE source = $2 AND owner = $3`,
+      [lastStartedAt ?? null, this.#config.source, owner],
+    );
   }
 
   async #query<R extends pg.QueryResultRow>(operation: string, text: string, values?: unknown[]): Promise<R[]> {

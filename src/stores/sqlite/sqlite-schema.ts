@@ -36,5 +36,13 @@ export function sqliteMigrations(table: string): readonly string[] {
        last_error TEXT,
        last_duration_ms INTEGER
      );`,
+    `ALTER TABLE "${table}_runs" ADD COLUMN replica TEXT;
+     ALTER TABLE "${table}_status" ADD COLUMN last_run_replica TEXT;
+     CREATE TABLE IF NOT EXISTS "${table}_lease" (
+       source TEXT PRIMARY KEY,
+       owner TEXT,
+       expires_at TEXT,
+       last_started_at TEXT
+     );`,
   ];
 }

@@ -6,6 +6,8 @@ import {
   INTERRUPTED_BY_CRASH,
   NEVER_RUN,
   type IngestionStatus,
+  type LeaseRequest,
+  type LeaseState,
   type Post,
   type PostPage,
   type Run,
@@ -98,7 +100,7 @@ export class SqliteStore implements Store {
     const row = guard('read status', () =>
       this.#read()
         .prepare(
-          `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms
+          `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms, last_run_replica
            FROM "${this.#config.tableName}_status" WHERE source = ?`,
         )
         .get(this.#config.source) as IngestionStatus | undefined,
@@ -143,15 +145,61 @@ export class SqliteStore implements Store {
     guard('begin run', () =>
       db
         .transaction(() => {
-          db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at) VALUES (?, ?, 'running', ?)`).run(run.runId, source, run.startedAt);
+          const replica = run.replica ?? null;
+          db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at, replica) VALUES (?, ?, 'running', ?, ?)`).run(
+            run.runId,
+            source,
+            run.startedAt,
+            replica,
+          );
           db.prepare(
-            `INSERT INTO "${table}_status" (source, status, current_run_id, last_attempt) VALUES (?, 'running', ?, ?)
-             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id, last_attempt = excluded.last_attempt`,
-          ).run(source, run.runId, run.startedAt);
+            `INSERT INTO "${table}_status" (source, status, current_run_id, last_attempt, last_run_replica) VALUES (?, 'running', ?, ?, ?)
+             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id,
+               last_attempt = excluded.last_attempt, last_run_replica = excluded.last_run_replica`,
+          ).run(source, run.runId, run.startedAt, replica);
         })
         .immediate(),
     );
     return new SqliteRunWriter(db, this.#config, run);
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
+    const { tableName: table, source } = this.#config;
+    const db = this.#write();
+    return guard('acquire lease', () => {
+      // One upsert whose WHERE is the whole rule, so two processes asking together cannot both win.
+      const { changes } = db
+        .prepare(
+          `INSERT INTO "${table}_lease" (source, owner, expires_at) VALUES (@source, @owner, @expiresAt)
+           ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+           WHERE (owner IS NULL OR owner = @owner OR expires_at <= @now)
+             AND (@dueBy IS NULL OR last_started_at IS NULL OR last_started_at <= @dueBy)`,
+        )
+        .run({ source, owner: request.owner, expiresAt: request.expiresAt, now: request.now, dueBy: request.dueIfStartedBy ?? null });
+      const lease = db
+        .prepare(`SELECT owner, expires_at AS expiresAt, last_started_at AS lastStartedAt FROM "${table}_lease" WHERE source = ?`)
+        .get(source) as LeaseState;
+      return { acquired: changes > 0, lease };
+    });
+  }
+
+  async renewLease(owner: string, expiresAt: string): Promise<boolean> {
+    const { tableName: table, source } = this.#config;
+    const db = this.#write();
+    return guard('renew lease', () => db.prepare(`UPDATE "${table}_lease" SET expires_at = ? WHERE source = ? AND owner = ?`).run(expiresAt, source, owner).changes > 0);
+  }
+
+  async releaseLease(owner: string, lastStartedAt?: string): Promise<void> {
+    const { tableName: table, source } = this.#config;
+    const db = this.#write();
+    guard('release lease', () =>
+      db
+        .prepare(
+          `UPDATE "${table}_lease" SET owner = NULL, expires_at = NULL, last_started_at = COALESCE(?, last_started_at)
+           WHERE source = ? AND owner = ?`,
+        )
+        .run(lastStartedAt ?? null, source, owner),
+    );
   }
 
   #read(): Database.Database {

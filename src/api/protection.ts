@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
+import { OverloadedError, RateLimitedError } from '../errors.js';
+import { requireApiKeys } from './api-keys.js';
+
+export interface ProtectionOptions {
+  readonly apiKeys: readonly string[];
+  /** Requests per minute per client IP; 0 is off. */
+  readonly rateLimit: number;
+  readonly trustProxy: boolean;
+  readonly corsOrigins: readonly string[];
+  /** 0 is off. */
+  readonly maxEventLoopDelayMs: number;
+}
+
+/** Seconds a shed request is told to wait: long enough for a lag spike to pass, short for a client. */
+const OVERLOADED_RETRY_AFTER_S = 5;
+
+/**
+ * What stands between the network and the routes, in the order a request meets it: load shedding (cheapest,
+ * so an overloaded process spends nothing on a request it cannot serve), security headers, CORS, the rate
+ * limit (before the key check, so guessing keys is limited too), then the API key. Public routes (probes,
+ * metrics) are never shed, limited or locked: an orchestrator must see a busy replica as alive.
+ */
+export async function registerProtection(app: FastifyInstance, options: ProtectionOptions): Promise<void> {
+  if (options.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: options.maxEventLoopDelayMs,
+      // A rejection goes to the error handler, which answers in the API's error shape; nothing lets it through.
+      pressureHandler: (request, reply) => {
+        if (request.routeOptions.config.public === true) return undefined;
+        reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_S));
+        return Promise.reject(new OverloadedError());
+      },
+    });
+  }
+  // A JSON API serves no HTML: helmet's defaults (nosniff, no framing, HSTS, a strict CSP) cost nothing here.
+  await app.register(helmet, { global: true });
+  if (options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: options.corsOrigins.includes('*') ? '*' : [...options.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST'],
+      allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+      maxAge: 600,
+    });
+  }
+  if (options.rateLimit > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: options.rateLimit,
+      timeWindow: 60_000,
+      allowList: (request) => request.routeOptions.config.public === true,
+      errorResponseBuilder: (_request, context) => new RateLimitedError(context.max, Math.ceil(context.ttl / 1000)),
+    });
+  }
+  if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys);
+}

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { IngestDisabledError } from '../../errors.js';
+import { ErrorSchema, IngestAccepted } from '../schemas.js';
+
+export interface IngestRoutesOptions {
+  /** Starts a run now; throws RunInProgressError when one is in flight on any replica. */
+  readonly trigger: () => Promise<{ runId: string; replica: string }>;
+  /** Without API keys nobody could be told apart from anybody, so the route refuses. */
+  readonly enabled: boolean;
+}
+
+/** `POST /ingest`: run now instead of waiting for the schedule; the schedule then counts from this run. */
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, { trigger, enabled }) => {
+  const error = Type.Ref(ErrorSchema);
+  app.post(
+    '/ingest',
+    {
+      schema: {
+        summary: 'Start a run now (needs an API key)',
+        response: { 202: IngestAccepted, 401: error, 403: error, 409: error, 503: error },
+      },
+    },
+    async (_request, reply) => {
+      if (!enabled) throw new IngestDisabledError();
+      const { runId, replica } = await trigger();
+      return reply.code(202).send({ run_id: runId, replica });
+    },
+  );
+};

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/api/app.js';
+import type { ProtectionOptions } from '../../src/api/protection.js';
+import { createMetrics } from '../../src/metrics.js';
+import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
+import { RUN_HISTORY_LIMIT } from '../../src/stores/store.js';
+
+const logger = pino({ level: 'silent' });
+const KEY = 'k3y-for-tests-0123456789';
+const OTHER_KEY = 'another-key-abcdefghijkl';
+const OPEN: ProtectionOptions = { apiKeys: [], rateLimit: 0, trustProxy: false, corsOrigins: [], maxEventLoopDelayMs: 0 };
+
+let tempDir: string;
+const apps: FastifyInstance[] = [];
+
+before(() => {
+  tempDir = mkdtempSync(join(tmpdir(), 'protection-test-'));
+});
+after(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  rmSync(tempDir, { recursive: true, force: true });
+});
+
+/** The app on a real SQLite store, with the protection given; `trigger` stands in for the scheduler. */
+async function appWith(protection: Partial<ProtectionOptions>, trigger?: () => Promise<{ runId: string; replica: string }>): Promise<FastifyInstance> {
+  const store = new SqliteStore({ path: join(tempDir, `${apps.length}.db`), tableName: 'ingested_data', source: 'test', batchSize: 100, runHistoryLimit: RUN_HISTORY_LIMIT });
+  await store.init();
+  const app = await buildApp({ store, logger, version: 'test', metrics: createMetrics(), trigger, protection: { ...OPEN, ...protection } });
+  app.addHook('onClose', () => store.close());
+  apps.push(app);
+  return app;
+}
+
+async function call(app: FastifyInstance, options: InjectOptions) {
+  const response = await app.inject(options);
+  const json = response.headers['content-type']?.toString().startsWith('application/json') ? (response.json() as Record<string, unknown>) : undefined;
+  return { status: response.statusCode, headers: response.headers, json };
+}
+
+describe('API keys', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    app = await appWith({ apiKeys: [KEY, OTHER_KEY] });
+  });
+
+  it('when a request has no key or a wrong one, then it is a 401 JSON error that names both ways to send one', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong-key-0000000000000' }, { 'x-api-key': `${KEY}x` }, { authorization: KEY }]) {
+      const { status, json } = await call(app, { method: 'GET', url: '/posts', headers });
+      assert.equal(status, 401, JSON.stringify(headers));
+      assert.equal(json?.code, 'UNAUTHORIZED');
+      assert.match(String(json?.message), /Authorization: Bearer <key> or X-API-Key/);
+    }
+  });
+
+  it('when a configured key comes as a Bearer token or in X-API-Key, then the request is served', async () => {
+    assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { authorization: `Bearer ${KEY}` } })).status, 200);
+    assert.equal((await call(app, { method: 'GET', url: '/status', headers: { 'x-api-key': OTHER_KEY } })).status, 200);
+  });
+
+  it('when probes and the scrape come without a key, then they are served', async () => {
+    for (const url of ['/health', '/ready', '/metrics']) assert.equal((await call(app, { method: 'GET', url })).status, 200, url);
+  });
+
+  it('when an unknown route is asked without a key, then it is a 401, so the API cannot be mapped without one', async () => {
+    assert.equal((await call(app, { method: 'GET', url: '/admin' })).status, 401);
+    assert.equal((await call(app, { method: 'GET', url: '/admin', headers: { 'x-api-key': KEY } })).status, 404);
+  });
+});
+
+describe('POST /ingest', () => {
+  it('when no API key is configured, then it is refused with 403 INGEST_DISABLED and starts nothing', async () => {
+    let started = 0;
+    const app = await appWith({}, async () => ({ runId: `run-${++started}`, replica: 'pod-a' }));
+    const { status, json } = await call(app, { method: 'POST', url: '/ingest' });
+    assert.equal(status, 403);
+    assert.equal(json?.code, 'INGEST_DISABLED');
+    assert.equal(started, 0);
+  });
+
+  it('when a key is configured, then it needs one and answers 202 with the run id and the replica', async () => {
+    const app = await appWith({ apiKeys: [KEY] }, async () => ({ runId: 'run-1', replica: 'pod-a' }));
+    assert.equal((await call(app, { method: 'POST', url: '/ingest' })).status, 401);
+    const { status, json } = await call(app, { method: 'POST', url: '/ingest', headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(status, 202);
+    assert.deepEqual(json, { run_id: 'run-1', replica: 'pod-a' });
+  });
+});
+
+describe('rate limit', () => {
+  it('when a client passes RATE_LIMIT requests a minute, then it gets 429 RATE_LIMITED with Retry-After, and probes are never limited', async () => {
+    const app = await appWith({ rateLimit: 3 });
+    for (let i = 0; i < 3; i++) assert.equal((await call(app, { method: 'GET', url: '/posts' })).status, 200);
+    const limited = await call(app, { method: 'GET', url: '/posts' });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.json?.code, 'RATE_LIMITED');
+    assert.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After in seconds');
+    for (let i = 0; i < 5; i++) assert.equal((await call(app, { method: 'GET', url: '/health' })).status, 200);
+    assert.equal((await call(app, { method: 'GET', url: '/posts', remoteAddress: '10.0.0.9' })).status, 200, 'another client has its own budget');
+  });
+
+  it('when keys are guessed, then the guesses count against the limit too', async () => {
+    const app = await appWith({ rateLimit: 2, apiKeys: [KEY] });
+    for (let i = 0; i < 2; i++) assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { 'x-api-key': `guess-${i}-0000000000000` } })).status, 401);
+    assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { 'x-api-key': KEY } })).status, 429);
+  });
+});
+
+describe('headers and CORS', () => {
+  it('when any response goes out, then it carries the security headers', async () => {
+    const app = await appWith({});
+    const { headers } = await call(app, { method: 'GET', url: '/posts' });
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['x-frame-options'], 'SAMEORIGIN');
+    assert.ok(headers['strict-transport-security']);
+    assert.ok(headers['content-security-policy']);
+  });
+
+  it('when CORS_ORIGINS is empty, then no browser origin is allowed', async () => {
+    const app = await appWith({});
+    const { headers } = await call(app, { method: 'GET', url: '/posts', headers: { origin: 'https://app.example.com' } });
+    assert.equal(headers['access-control-allow-origin'], undefined);
+  });
+
+  it('when CORS_ORIGINS lists an origin, then that origin is allowed, preflight included even with keys, and others are not', async () => {
+    const app = await appWith({ corsOrigins: ['https://app.example.com'], apiKeys: [KEY] });
+    const preflight = await call(app, {
+      method: 'OPTIONS',
+      url: '/posts',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com');
+    const other = await call(app, { method: 'GET', url: '/posts', headers: { origin: 'https://evil.example', 'x-api-key': KEY } });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+});
+
+describe('load shedding', () => {
+  it('when the event loop lags past MAX_EVENT_LOOP_DELAY, then requests get 503 OVERLOADED at once and /health stays 200', async () => {
+    const app = await appWith({ maxEventLoopDelayMs: 20 });
+    // Block the loop in slices, so the sampler (every second) sees a high mean delay.
+    let shed: Awaited<ReturnType<typeof call>> | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!shed && Date.now() < deadline) {
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        // busy: the lag the service must notice
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      const answer = await call(app, { method: 'GET', url: '/posts' });
+      if (answer.status === 503) shed = answer;
+    }
+    assert.ok(shed, 'a request was shed while the loop lagged');
+    assert.equal(shed.json?.code, 'OVERLOADED');
+    assert.equal(shed.headers['retry-after'], '5');
+    assert.equal((await call(app, { method: 'GET', url: '/health' })).status, 200);
+  });
+});

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { RunInProgressError } from '../../src/errors.js';
+import { IngestionScheduler } from '../../src/ingest/scheduler.js';
+import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
+import { RUN_HISTORY_LIMIT, type Store } from '../../src/stores/store.js';
+
+const logger = pino({ level: 'silent' });
+const HOUR = 3_600_000;
+
+let tempDir: string;
+let dbCount = 0;
+const running: IngestionScheduler[] = [];
+const stores: Store[] = [];
+
+before(() => {
+  tempDir = mkdtempSync(join(tmpdir(), 'scheduler-test-'));
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((scheduler) => scheduler.stop()));
+  await Promise.all(stores.splice(0).map((store) => store.close()));
+});
+after(() => rmSync(tempDir, { recursive: true, force: true }));
+
+/** A fresh database file, and a way to open it again as another replica would. */
+function database(): () => Promise<Store> {
+  const path = join(tempDir, `${++dbCount}.db`);
+  return async () => {
+    const store = new SqliteStore({ path, tableName: 'ingested_data', source: 'test', batchSize: 100, runHistoryLimit: RUN_HISTORY_LIMIT });
+    await store.init();
+    stores.push(store);
+    return store;
+  };
+}
+
+/**
+ * A replica's scheduler whose runs are recorded in the store (begin, then commit when released, or abort when
+ * cancelled) and wait until the test releases them.
+ */
+function replica(store: Store, name: string, options: { intervalMs?: number; leaseTtlMs?: number } = {}) {
+  const runs: string[] = [];
+  let release: (() => void) | undefined;
+  let started: (() => void) | undefined;
+  let startedPromise = new Promise<void>((resolve) => (started = resolve));
+  const scheduler = new IngestionScheduler({
+    intervalMs: options.intervalMs ?? HOUR,
+    leaseTtlMs: options.leaseTtlMs ?? 30_000,
+    replica: name,
+    store,
+    logger,
+    runOnce: async ({ runId, signal }) => {
+      runs.push(runId);
+      const writer = await store.beginRun({ runId, startedAt: new Date().toISOString(), replica: name });
+      started?.();
+      const finished = await new Promise<'released' | 'cancelled'>((resolve) => {
+        release = () => resolve('released');
+        signal.addEventListener('abort', () => resolve('cancelled'), { once: true });
+      });
+      const finishedAt = new Date().toISOString();
+      if (finished === 'released') await writer.commit({ finishedAt, recordsIngested: 0, recordsRejected: 0 });
+      else await writer.abort({ finishedAt, error: 'cancelled', recordsRejected: 0 });
+    },
+  });
+  running.push(scheduler);
+  return {
+    scheduler,
+    runs,
+    /** Resolves when the next run has begun. */
+    nextRunStarted: () => startedPromise,
+    finishRun: async () => {
+      startedPromise = new Promise<void>((resolve) => (started = resolve));
+      release?.();
+      while (scheduler.running) await new Promise((resolve) => setTimeout(resolve, 5));
+    },
+  };
+}
+
+const settle = (ms = 300) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('IngestionScheduler with the run lease', () => {
+  it('when two replicas share a store, then one runs and the other is told who holds the run', async () => {
+    const open = database();
+    const a = replica(await open(), 'replica-a');
+    const b = replica(await open(), 'replica-b');
+    a.scheduler.start();
+    await a.nextRunStarted();
+    b.scheduler.start();
+    await settle();
+    assert.equal(b.runs.length, 0);
+    await assert.rejects(b.scheduler.trigger(), (error: unknown) => error instanceof RunInProgressError && /replica-a/.test(error.message));
+    await assert.rejects(a.scheduler.trigger(), (error: unknown) => error instanceof RunInProgressError);
+    await a.finishRun();
+    const { runId, replica: runner } = await b.scheduler.trigger();
+    assert.equal(runner, 'replica-b');
+    await b.nextRunStarted();
+    assert.deepEqual(b.runs, [runId]);
+    await b.finishRun();
+  });
+
+  it('when a run ended, then no replica runs again before the interval, even one started afterwards', async () => {
+    const open = database();
+    const a = replica(await open(), 'replica-a');
+    a.scheduler.start();
+    await a.nextRunStarted();
+    await a.finishRun();
+    const b = replica(await open(), 'replica-b');
+    b.scheduler.start();
+    await settle();
+    assert.equal(a.runs.length + b.runs.length, 1);
+  });
+
+  it('when the interval passes, then the next run starts, on whichever replica asks first', async () => {
+    const open = database();
+    const a = replica(await open(), 'replica-a', { intervalMs: 400 });
+    const b = replica(await open(), 'replica-b', { intervalMs: 400 });
+    a.scheduler.start();
+    await a.nextRunStarted();
+    b.scheduler.start();
+    await a.finishRun();
+    const deadline = Date.now() + 10_000;
+    while (a.runs.length + b.runs.length < 2 && Date.now() < deadline) await settle(20);
+    assert.equal(a.runs.length + b.runs.length, 2);
+  });
+
+  it('when the holder died mid-run, then another replica takes over once the lease lapses and records the dead run as failed', async () => {
+    const open = database();
+    const store = await open();
+    const now = Date.now();
+    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
+    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'dead' });
+    const b = replica(await open(), 'replica-b');
+    b.scheduler.start();
+    await settle(100);
+    assert.equal(b.runs.length, 0, 'the lease has not lapsed yet');
+    await b.nextRunStarted();
+    const runs = await store.listRuns(10);
+    assert.equal(runs.find((run) => run.run_id === 'dead-run')?.status, 'failed');
+    assert.equal((await store.getStatus()).last_run_replica, 'replica-b');
+    await b.finishRun();
+  });
+
+  it('when a replica stops mid-run, then the run is cancelled, the lease freed and another replica runs it again at once', async () => {
+    const open = database();
+    const a = replica(await open(), 'replica-a');
+    a.scheduler.start();
+    await a.nextRunStarted();
+    await a.scheduler.stop();
+    const store = await open();
+    assert.equal((await store.listRuns(1))[0]?.status, 'failed');
+    const b = replica(store, 'replica-b');
+    b.scheduler.start();
+    await b.nextRunStarted();
+    assert.equal(b.runs.length, 1);
+    await b.finishRun();
+  });
+
+  it('when the holder restarts under the same replica id, then it takes its lease back at once', async () => {
+    const open = database();
+    const store = await open();
+    const now = Date.now();
+    await store.acquireLease({ owner: 'pod-a', now: new Date(now).toISOString(), expiresAt: new Date(now + HOUR).toISOString() });
+    const restarted = replica(await open(), 'pod-a');
+    restarted.scheduler.start();
+    await restarted.nextRunStarted();
+    await restarted.finishRun();
+  });
+});
