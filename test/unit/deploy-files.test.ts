@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { validate as lintDockerfile } from 'dockerfile-utils';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
@@ -64,6 +67,10 @@ describe('Dockerfile', () => {
   const instructions = dockerfileInstructions(read('Dockerfile'));
   const all = (keyword: string) => instructions.filter(([k]) => k === keyword).map(([, args]) => args);
   const finalStage = instructions.slice(instructions.findLastIndex(([k]) => k === 'FROM'));
+
+  it('when linted (dockerfile-utils, the linter of the VS Code Docker extension), then it has no finding', () => {
+    assert.deepEqual(lintDockerfile(read('Dockerfile')).map((d) => `line ${d.range.start.line + 1}: ${d.message}`), []);
+  });
 
   it('when read, then it builds in several stages on node:20-bookworm-slim', () => {
     const froms = all('FROM');
@@ -219,5 +226,12 @@ describe('CI workflow', () => {
     const workflow = parse(read('.github/workflows/ci.yml')) as Json;
     const runs = Object.values(workflow.jobs as Record<string, Json>).flatMap((job) => (job.steps as Json[]).map((step) => step.run));
     assert.ok(runs.includes('npm test'), 'a step runs npm test');
+  });
+
+  it('when linted with actionlint, then it has no finding', () => {
+    const actionlint = fileURLToPath(new URL('.tools/bin/actionlint', root));
+    assert.ok(existsSync(actionlint), 'actionlint is missing: run bash scripts/install-actionlint.sh');
+    const result = spawnSync(actionlint, ['-no-color', '.github/workflows/ci.yml'], { cwd: fileURLToPath(root), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
   });
 });
