@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { RunInProgressError } from '../../src/errors.js';
 import { IngestionScheduler } from '../../src/ingest/scheduler.js';
@@ -27,14 +28,14 @@ afterEach(async () => {
 after(() => rmSync(tempDir, { recursive: true, force: true }));
 
 /** A fresh database file, and a way to open it again as another replica would. */
-function database(): () => Promise<Store> {
+function database(): (() => Promise<Store>) & { path: string } {
   const path = join(tempDir, `${++dbCount}.db`);
-  return async () => {
+  return Object.assign(async () => {
     const store = new SqliteStore({ path, tableName: 'ingested_data', source: 'test', batchSize: 100, runHistoryLimit: RUN_HISTORY_LIMIT });
     await store.init();
     stores.push(store);
     return store;
-  };
+  }, { path });
 }
 
 /**
@@ -62,7 +63,7 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
       });
       const finishedAt = new Date().toISOString();
       if (finished === 'released') await writer.commit({ finishedAt, recordsIngested: 0, recordsRejected: 0 });
-      else await writer.abort({ finishedAt, error: 'cancelled', recordsRejected: 0 });
+      else await writer.abort({ finishedAt, error: String((signal.reason as Error).message), recordsRejected: 0 });
     },
   });
   running.push(scheduler);
@@ -167,5 +168,36 @@ describe('IngestionScheduler with the run lease', () => {
     restarted.scheduler.start();
     await restarted.nextRunStarted();
     await restarted.finishRun();
+  });
+
+  it('when a run lasts longer than the lease, then the holder keeps renewing it and no other replica takes over', async () => {
+    const open = database();
+    const a = replica(await open(), 'replica-a', { leaseTtlMs: 300 });
+    a.scheduler.start();
+    await a.nextRunStarted();
+    await settle(1000);
+    const store = await open();
+    const asked = await store.acquireLease({ owner: 'replica-b', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 300).toISOString() });
+    assert.equal(asked.acquired, false);
+    assert.equal(asked.lease.owner, 'replica-a');
+    await a.finishRun();
+  });
+
+  it('when another replica took the lease from a stalled holder, then the holder stops its run at the next renewal', async () => {
+    const open = database();
+    const store = await open();
+    const a = replica(store, 'replica-a', { leaseTtlMs: 300 });
+    a.scheduler.start();
+    await a.nextRunStarted();
+    // What a takeover after a stall looks like in the table: the lease now names another owner.
+    const db = new Database(open.path);
+    db.prepare(`UPDATE ingested_data_lease SET owner = 'replica-b'`).run();
+    db.close();
+    const deadline = Date.now() + 5000;
+    while (a.scheduler.running && Date.now() < deadline) await settle(20);
+    assert.equal(a.scheduler.running, false);
+    const [run] = await store.listRuns(1);
+    assert.equal(run?.status, 'failed');
+    assert.match(run?.error ?? '', /another replica took over/);
   });
 });
