@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { IngestionStatus, Run } from '../../src/stores/store.js';
+import { selectedBackends, uniqueTableName } from '../support/backends.js';
+import { makePosts, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { postgresUri, startPostgresServer, type PostgresServer } from '../support/postgres-backend.js';
+import { startService, type ServiceProcess } from '../support/service-process.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+type Runs = { runs: Run[] };
+
+/** The built service on PostgreSQL reached through a TCP proxy, so the tests can take the database away. */
+if (selectedBackends().some((b) => b.name === 'postgresql')) {
+  describe('store faults (the service on PostgreSQL behind a TCP proxy)', () => {
+    let server: PostgresServer;
+    let proxy: TcpProxy;
+    let upstream: FakeUpstream;
+    let svc: ServiceProcess | undefined;
+
+    before(async () => {
+      server = await startPostgresServer();
+      proxy = await startTcpProxy(server.connection.host, server.connection.port);
+      upstream = await startFakeUpstream(makePosts(40));
+    });
+    after(async () => {
+      await svc?.stop('SIGKILL');
+      await proxy?.close();
+      await upstream?.close();
+      await server?.stop();
+    });
+
+    it('when the database goes away between runs, then runs fail, the process lives and /ready says so; when it is back, the next run succeeds without a restart', async () => {
+      svc = await startService({
+        STORAGE_TYPE: 'postgresql',
+        POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
+        TABLE_NAME: uniqueTableName('outage'),
+        API_ENDPOINT: upstream.url,
+        INGESTION_INTERVAL: '500ms',
+      });
+      const before = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      assert.equal((await svc.get('/ready')).status, 200);
+
+      await proxy.cut();
+      assert.equal((await svc.get('/ready')).status, 503);
+      assert.equal((await svc.get('/posts')).status, 503);
+      // Long enough for several scheduled runs to find the database gone.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assert.equal(svc.child.exitCode, null, 'the process lives');
+
+      await proxy.restore();
+      await svc.waitFor('/ready', () => true, 20_000);
+      const after = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success' && s.last_successful_run !== before.last_successful_run, 20_000);
+      assert.equal(after.records_ingested, 40);
+      const { runs } = (await svc.get<Runs>('/runs?limit=100')).body;
+      assert.equal(runs.filter((run) => run.status === 'running').length <= 1, true);
+      assert.equal((await svc.get<{ count: number }>('/posts?limit=100')).body.count, 40);
+    });
+
+    it('when the database is unreachable at start, then the service exits non-zero with one line naming it and no password', async () => {
+      await proxy.cut();
+      try {
+        const { spawnSync } = await import('node:child_process');
+        const result = spawnSync(process.execPath, ['dist/main.js'], {
+          env: {
+            PATH: process.env.PATH,
+            STORAGE_TYPE: 'postgresql',
+            POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port, password: 'hunter2-secret' }),
+            RETRY_COUNT: '1',
+            RETRY_BASE_DELAY: '10ms',
+          },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        assert.notEqual(result.status, 0);
+        const lines = result.stderr.trim().split('\n').filter((line) => !line.includes('NodeVersionSupportWarning'));
+        assert.equal(lines.length, 1, result.stderr);
+        assert.match(lines[0] ?? '', /cannot start: .*PostgreSQL at 127\.0\.0\.1:\d+/);
+        assert.doesNotMatch(result.stderr + result.stdout, /hunter2-secret/);
+      } finally {
+        await proxy.restore();
+      }
+    });
+  });
+}
