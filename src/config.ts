@@ -146,7 +146,7 @@ export const SETTINGS = {
   replicaId: { env: 'REPLICA_ID', default: '', description: 'this replica\'s name in the run lease, `/status` and `/runs`; empty means `<hostname>-<pid>`. Unique per replica', parse: text(/^[\w.:-]{0,100}$/, 'up to 100 letters, digits, `_`, `-`, `.` or `:`') },
   leaseTtlMs: { env: 'LEASE_TTL', default: '30s', description: 'how long a replica\'s run lease lasts unless renewed (every third of it); another replica takes over a dead holder\'s runs after it', parse: duration(1000) },
   apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
-  rateLimit: { env: 'RATE_LIMIT', default: '600', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
+  rateLimit: { env: 'RATE_LIMIT', default: '6000', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
   trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP (rate limit, logs)', parse: boolean },
   corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, comma-separated, or `*`; empty means CORS stays off', parse: originList },
   maxEventLoopDelayMs: { env: 'MAX_EVENT_LOOP_DELAY', default: '1s', description: 'event-loop delay past which requests are answered 503 at once instead of queueing; 0 turns shedding off', parse: duration(0) },
