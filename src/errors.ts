@@ -99,6 +99,13 @@ export class RunInProgressError extends AppError {
   }
 }
 
+/** HTTP/1.1 requires Host (RFC 9112, 3.2); answered here in the API's shape rather than by Node with no body. */
+export class MissingHostError extends AppError {
+  constructor() {
+    super('INVALID_REQUEST', 400, 'an HTTP/1.1 request needs a Host header');
+  }
+}
+
 /** A missing or wrong API key. The message never says which keys exist or how the one sent differed. */
 export class UnauthorizedError extends AppError {
   constructor() {

@@ -3,9 +3,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { MissingHostError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
+import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
 import { registerProtection, type ProtectionOptions } from './protection.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { ingestRoutes } from './routes/ingest-routes.js';
@@ -38,12 +40,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
+    frameworkErrors: answerRouterError,
+    clientErrorHandler: answerClientError,
+    // Node would answer a request without Host with an empty 400; the hook below answers it in the API's shape.
+    http: { requireHostHeader: false },
     // Headers are capped by Node at 16 KiB (431 above); a client that trickles a request is cut off.
     requestTimeout: 30_000,
     trustProxy: deps.protection?.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  refuseConnect(app.server);
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new MissingHostError();
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

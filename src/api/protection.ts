@@ -46,6 +46,8 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'x-request-id'],
       exposedHeaders: ['x-request-id', 'retry-after'],
       maxAge: 600,
+      // An OPTIONS without the preflight headers gets the CORS answer too, not a text/plain 400.
+      strictPreflight: false,
     });
   }
   if (options.rateLimit > 0) {

@@ -35,7 +35,7 @@ export const MAX_PAGE = 1000;
 export const PostsQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 10, description: `posts per page, 1 to ${MAX_PAGE}` }),
-    offset: Type.Integer({ minimum: 0, default: 0, description: 'posts to skip, in id order' }),
+    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0, description: `posts to skip, in id order, 0 to ${MAX_ID}` }),
     after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'keyset paging: only posts with an id greater than this; use the previous page’s next_after' })),
   },
   { additionalProperties: false },

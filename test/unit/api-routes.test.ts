@@ -100,8 +100,8 @@ describe('API on an empty SQLite store', () => {
     ['limit=1001', 'limit', /an integer from 1 to 1000/],
     ['limit=abc', 'limit', /an integer from 1 to 1000/],
     ['limit=', 'limit', /an integer from 1 to 1000/],
-    ['offset=-1', 'offset', /an integer of at least 0/],
-    ['offset=1.5', 'offset', /an integer of at least 0/],
+    ['offset=-1', 'offset', /an integer from 0 to 2147483647/],
+    ['offset=1.5', 'offset', /an integer from 0 to 2147483647/],
     ['after=-1', 'after', /an integer from 0 to 2147483647/],
     ['after=2147483648', 'after', /an integer from 0 to 2147483647/],
   ];

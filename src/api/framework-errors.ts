@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Answers for what fails before any route or hook can run, in the API's error shape with an x-request-id,
+ * as every other answer: the router's rejections (Fastify's `frameworkErrors`), the HTTP parser's
+ * (`clientErrorHandler`, on the raw socket) and CONNECT, which Node would hang up on unanswered.
+ */
+
+interface ErrorBody {
+  readonly statusCode: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+const ROUTER_ERRORS: Readonly<Record<string, ErrorBody>> = {
+  FST_ERR_BAD_URL: { statusCode: 400, code: 'INVALID_REQUEST', message: 'the path is not valid percent-encoding; encode reserved and non-ASCII characters as %XX' },
+  FST_ERR_MAX_PARAM_LENGTH: { statusCode: 414, code: 'INVALID_REQUEST', message: 'a path parameter is longer than 100 characters' },
+};
+
+const PARSER_ERRORS: Readonly<Record<string, ErrorBody>> = {
+  HPE_HEADER_OVERFLOW: { statusCode: 431, code: 'INVALID_REQUEST', message: 'the request headers exceed 16 KiB' },
+  ERR_HTTP_REQUEST_TIMEOUT: { statusCode: 408, code: 'INVALID_REQUEST', message: 'the request was not received in time' },
+};
+const MALFORMED: ErrorBody = { statusCode: 400, code: 'INVALID_REQUEST', message: 'the request is not valid HTTP/1.1 (request line, method or header)' };
+const CONNECT_REFUSED: ErrorBody = { statusCode: 405, code: 'INVALID_REQUEST', message: 'CONNECT is not supported: this is not a proxy' };
+
+const json = (body: ErrorBody) => JSON.stringify({ statusCode: body.statusCode, error: STATUS_CODES[body.statusCode] ?? 'Error', code: body.code, message: body.message });
+
+export function answerRouterError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
+  void reply.code(body.statusCode).header('x-request-id', request.id).type('application/json').send(json(body));
+}
+
+/** A whole HTTP response written to a socket the parser gave up on, then the socket closed. HEAD gets no body. */
+function answerOnSocket(socket: Duplex, body: ErrorBody, head = false): void {
+  if (!socket.writable) return void socket.destroy();
+  const text = json(body);
+  socket.end(
+    `HTTP/1.1 ${body.statusCode} ${STATUS_CODES[body.statusCode]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+      `x-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${head ? '' : text}`,
+  );
+}
+
+/** Node's clientError: `rawPacket` holds the bytes the parser choked on (a Buffer, though typed loosely). */
+export function answerClientError(error: { code?: string; rawPacket?: unknown }, socket: Duplex): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const head = Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+  answerOnSocket(socket, PARSER_ERRORS[error.code ?? ''] ?? MALFORMED, head);
+}
+
+export function refuseConnect(server: Server): void {
+  server.on('connect', (_request, socket: Duplex) => answerOnSocket(socket, CONNECT_REFUSED));
+}
