@@ -37,6 +37,7 @@ export class SqliteStore implements Store {
   readonly #config: SqliteStoreConfig;
   #writer: Database.Database | undefined;
   #reader: Database.Database | undefined;
+  readonly #readerStatements = new Map<string, Database.Statement>();
 
   constructor(config: SqliteStoreConfig) {
     this.#config = config;
@@ -73,6 +74,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#readerStatements.clear();
     this.#reader?.close();
     this.#writer?.close();
     this.#reader = undefined;
@@ -80,26 +82,25 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    guard('ping', () => this.#read().prepare('SELECT 1').get());
+    guard('ping', () => this.#reading('SELECT 1').get());
   }
 
   async listPosts(page: PostPage): Promise<Post[]> {
     const table = this.#config.tableName;
     return guard('list posts', () =>
       page.after === undefined
-        ? (this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${table}" ORDER BY id LIMIT ? OFFSET ?`).all(page.limit, page.offset) as Post[])
-        : (this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${table}" WHERE id > ? ORDER BY id LIMIT ?`).all(page.after, page.limit) as Post[]),
+        ? (this.#reading(`SELECT ${POST_COLUMNS} FROM "${table}" ORDER BY id LIMIT ? OFFSET ?`).all(page.limit, page.offset) as Post[])
+        : (this.#reading(`SELECT ${POST_COLUMNS} FROM "${table}" WHERE id > ? ORDER BY id LIMIT ?`).all(page.after, page.limit) as Post[]),
     );
   }
 
   async getPost(id: number): Promise<Post | undefined> {
-    return guard('get post', () => this.#read().prepare(`SELECT ${POST_COLUMNS} FROM "${this.#config.tableName}" WHERE id = ?`).get(id) as Post | undefined);
+    return guard('get post', () => this.#reading(`SELECT ${POST_COLUMNS} FROM "${this.#config.tableName}" WHERE id = ?`).get(id) as Post | undefined);
   }
 
   async getStatus(): Promise<IngestionStatus> {
     const row = guard('read status', () =>
-      this.#read()
-        .prepare(
+      this.#reading(
           `SELECT status, last_attempt, last_successful_run, records_ingested, records_rejected, last_error, last_duration_ms, last_run_replica
            FROM "${this.#config.tableName}_status" WHERE source = ?`,
         )
@@ -110,8 +111,7 @@ export class SqliteStore implements Store {
 
   async listRuns(limit: number): Promise<Run[]> {
     return guard('list runs', () =>
-      this.#read()
-        .prepare(`SELECT * FROM "${this.#config.tableName}_runs" WHERE source = ? ORDER BY started_at DESC, run_id DESC LIMIT ?`)
+      this.#reading(`SELECT * FROM "${this.#config.tableName}_runs" WHERE source = ? ORDER BY started_at DESC, run_id DESC LIMIT ?`)
         .all(this.#config.source, limit) as Run[],
     );
   }
@@ -200,6 +200,17 @@ export class SqliteStore implements Store {
         )
         .run(lastStartedAt ?? null, source, owner),
     );
+  }
+
+  /** The reader's statements are prepared once: the API's hot path should not parse SQL on every request. */
+  #reading(sql: string): Database.Statement {
+    const reader = this.#read();
+    let statement = this.#readerStatements.get(sql);
+    if (!statement) {
+      statement = reader.prepare(sql);
+      this.#readerStatements.set(sql, statement);
+    }
+    return statement;
   }
 
   #read(): Database.Database {
