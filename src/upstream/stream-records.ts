@@ -1,8 +1,6 @@
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import StreamJsonParser from 'stream-json';
-import StreamArray from 'stream-json/streamers/StreamArray.js';
 import { UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
+import { jsonArrayElements } from './json-array-elements.js';
 
 export interface StreamRecordsOptions {
   readonly url: string;
@@ -26,22 +24,13 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
     discard(response.body);
     throw new UpstreamTooLargeError(options.maxBytes);
   }
-  const elements = pipeline(
-    response.body,
-    byteLimit(options.maxBytes),
-    StreamJsonParser.parser(),
-    StreamArray.streamArray(),
-    () => {
-      // errors surface through the iterator below, where they are classified
-    },
-  );
   try {
-    for await (const element of elements) yield (element as { value: unknown }).value;
+    for await (const element of jsonArrayElements(limitBytes(response.body, options.maxBytes))) yield element;
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     throw classifyBodyError(error);
   } finally {
-    elements.destroy();
+    discard(response.body);
   }
 }
 
@@ -74,16 +63,14 @@ function discard(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
-/** Counts bytes as they arrive and fails the stream as soon as the bound is passed. */
-function byteLimit(maxBytes: number): Transform {
+/** Counts bytes as they arrive and fails as soon as the bound is passed, before the excess is parsed. */
+async function* limitBytes(body: AsyncIterable<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
   let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      seen += chunk.length;
-      if (seen > maxBytes) callback(new UpstreamTooLargeError(maxBytes));
-      else callback(null, chunk);
-    },
-  });
+  for await (const chunk of body) {
+    seen += chunk.length;
+    if (seen > maxBytes) throw new UpstreamTooLargeError(maxBytes);
+    yield chunk;
+  }
 }
 
 function classifyBodyError(error: unknown): Error {

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { JsonArrayError, jsonArrayElements } from '../../src/upstream/json-array-elements.js';
+
+/** The text as chunks cut at the given byte offsets, as a network would deliver it. */
+async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenerator<Buffer> {
+  const bytes = Buffer.from(text, 'utf8');
+  let from = 0;
+  for (const cut of [...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b)) {
+    yield bytes.subarray(from, cut);
+    from = cut;
+  }
+  yield bytes.subarray(from);
+}
+
+async function elements(text: string, cuts: readonly number[] = []): Promise<unknown[]> {
+  const found: unknown[] = [];
+  for await (const element of jsonArrayElements(chunked(text, cuts))) found.push(element);
+  return found;
+}
+
+async function failure(text: string): Promise<string> {
+  try {
+    await elements(text);
+  } catch (error) {
+    assert.ok(error instanceof JsonArrayError, String(error));
+    return error.message;
+  }
+  return assert.fail(`expected ${JSON.stringify(text)} to be refused`);
+}
+
+describe('jsonArrayElements', () => {
+  it('when the array holds objects, arrays, strings and bare values, then each comes out parsed, in order', async () => {
+    const text = ' [ {"a":[1,{"b":"]}"}]}, [], "x\\"]," , 12.5e3 ,true,false,null,-0, {"q":"\\\\"}] \n';
+    assert.deepEqual(await elements(text), JSON.parse(text));
+  });
+
+  it('when the array is empty, then nothing comes out', async () => {
+    assert.deepEqual(await elements('[]'), []);
+    assert.deepEqual(await elements(' [ \n ] '), []);
+  });
+
+  it('when chunks cut an element anywhere, multi-byte characters included, then the elements are the same', async () => {
+    const text = JSON.stringify([{ title: 'Zoë 😀 漢字', body: 'a\nb "q" \\ ]}' }, 'é', 42, [1, [2, [3]]]]);
+    const bytes = Buffer.byteLength(text);
+    for (let cut = 1; cut < bytes; cut++) assert.deepEqual(await elements(text, [cut]), JSON.parse(text), `cut at ${cut}`);
+    assert.deepEqual(await elements(text, Array.from({ length: bytes }, (_, i) => i)), JSON.parse(text), 'one byte a chunk');
+  });
+
+  it('when any JSON array is cut into any chunks, then the elements equal what JSON.parse gives', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.jsonValue()), fc.array(fc.nat({ max: 2000 })), fc.boolean(), async (array, cuts, pretty) => {
+        const text = pretty ? JSON.stringify(array, null, 2) : JSON.stringify(array);
+        assert.deepEqual(await elements(text, cuts), JSON.parse(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('when the body is not one JSON array, then it is refused with where and why', async () => {
+    assert.match(await failure('{"posts":[]}'), /expected a JSON array at byte 0/);
+    assert.match(await failure(''), /ended before the array closed/);
+    assert.match(await failure('[{"id":1},{"id":2'), /ended before the array closed/);
+    assert.match(await failure('[1,2'), /ended before the array closed/);
+    assert.match(await failure('[1,,2]'), /expected a value at byte 3/);
+    assert.match(await failure('[,1]'), /expected a value/);
+    assert.match(await failure('[1,]'), /expected a value/);
+    assert.match(await failure('[{"a":1} {"b":2}]'), /expected ',' or '\]'/);
+    assert.match(await failure('[1 2]'), /expected ',' or '\]'/);
+    assert.match(await failure('[1}'), /expected ',' or '\]'/);
+    assert.match(await failure('[1] x'), /unexpected data after the array/);
+    assert.match(await failure('[1][2]'), /unexpected data after the array/);
+  });
+
+  it('when an element is malformed, then it is refused naming the element, not its text', async () => {
+    assert.equal(await failure('[{"id":1},{oops}]'), 'element 1 is not valid JSON');
+    assert.equal(await failure('[tru]'), 'element 0 is not valid JSON');
+    assert.equal(await failure('[{"a":1]]'), 'element 0 is not valid JSON');
+  });
+});
