@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
 import { registerProtection, type ProtectionOptions } from './protection.js';
+import { securityHeaders } from './security-headers.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { ingestRoutes } from './routes/ingest-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
@@ -29,6 +30,7 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
+const SECURITY_HEADERS = securityHeaders();
 
 /** Builds the HTTP API; never listens, so tests call `inject()` and main calls `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -39,6 +41,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // One line per request (below) instead of Fastify's two: logging is most of a request's cost.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     frameworkErrors: answerRouterError,
     clientErrorHandler: answerClientError,
@@ -51,21 +55,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   refuseConnect(app.server);
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new MissingHostError();
+  // Callback-style hooks, one per stage: they run on every request, and each async hook costs a promise.
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(request.raw.httpVersion === '1.1' && request.headers.host === undefined ? new MissingHostError() : undefined);
   });
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.headers(SECURITY_HEADERS);
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   const metrics = deps.metrics;
-  if (metrics) {
-    app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
+    // Successes at debug, refusals at info: a line per request costs a quarter of the throughput, and access
+    // logs of successes usually come from the load balancer. LOG_LEVEL=debug logs every request here.
+    const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
+    request.log[reply.statusCode >= 400 ? 'info' : 'debug']({ method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    if (metrics) {
       // The route pattern, never the raw URL, so /posts/5 and /posts/6 are one series.
       const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;
       metrics.httpRequests.inc({ method: request.method, route, status_code: reply.statusCode });
       metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
-    });
-  }
+    }
+    done();
+  });
   installErrorHandlers(app);
 
   await app.register(swagger, {

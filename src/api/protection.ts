@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import { OverloadedError, RateLimitedError } from '../errors.js';
@@ -21,7 +20,7 @@ const OVERLOADED_RETRY_AFTER_S = 5;
 
 /**
  * What stands between the network and the routes, in the order a request meets it: load shedding (cheapest,
- * so an overloaded process spends nothing on a request it cannot serve), security headers, CORS, the rate
+ * so an overloaded process spends nothing on a request it cannot serve), CORS, the rate
  * limit (before the key check, so guessing keys is limited too), then the API key. Public routes (probes,
  * metrics) are never shed, limited or locked: an orchestrator must see a busy replica as alive.
  */
@@ -37,8 +36,6 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       },
     });
   }
-  // A JSON API serves no HTML: helmet's defaults (nosniff, no framing, HSTS, a strict CSP) cost nothing here.
-  await app.register(helmet, { global: true });
   if (options.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: options.corsOrigins.includes('*') ? '*' : [...options.corsOrigins],

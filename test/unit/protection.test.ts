@@ -116,9 +116,11 @@ describe('headers and CORS', () => {
     const app = await appWith({});
     const { headers } = await call(app, { method: 'GET', url: '/posts' });
     assert.equal(headers['x-content-type-options'], 'nosniff');
-    assert.equal(headers['x-frame-options'], 'SAMEORIGIN');
+    assert.equal(headers['x-frame-options'], 'DENY');
     assert.ok(headers['strict-transport-security']);
-    assert.ok(headers['content-security-policy']);
+    assert.equal(headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'");
+    const error = await call(app, { method: 'GET', url: '/posts/0' });
+    assert.equal(error.headers['x-content-type-options'], 'nosniff', 'errors carry them too');
   });
 
   it('when CORS_ORIGINS is empty, then no browser origin is allowed', async () => {
