@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { CleanupStack } from './cleanup.js';
+import { BARE_SERVER_ENTRY, SERVICE_ENTRY, startHttpChild, type HttpChild, type HttpChildSpec } from './http-child.js';
+import type { LoadResult, LoadSpec } from './load-worker.js';
+import { benchPost } from './posts.js';
+import { summarize, type Summary } from './stats.js';
+
+const LOAD_WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+/** The issue's serving target is stated at 50 connections. */
+export const CONNECTIONS = 50;
+const WARMUP_SECONDS = 1;
+const PAGE = 10;
+
+export interface Route {
+  /** As the table shows it, e.g. `GET /posts?limit=10&offset=999990`. */
+  readonly name: string;
+  readonly path: string;
+  readonly min?: number;
+  readonly max?: number;
+}
+
+/** The four routes the issue names, over a store holding posts 1..records; `maxOffset` is the store's bound. */
+export function serviceRoutes(records: number, maxOffset: number): readonly Route[] {
+  const deep = Math.max(0, Math.min(records - PAGE, maxOffset));
+  return [
+    { name: 'GET /posts/{id} (random id)', path: '/posts/{n}', min: 1, max: records },
+    { name: `GET /posts?limit=${PAGE} (offset 0)`, path: `/posts?limit=${PAGE}` },
+    { name: `GET /posts?limit=${PAGE}&after= (random)`, path: `/posts?limit=${PAGE}&after={n}`, min: 0, max: Math.max(0, records - PAGE) },
+    // Last: its slow queries outlive the load generator, and would slow the route measured after it.
+    { name: `GET /posts?limit=${PAGE}&offset=${deep}`, path: `/posts?limit=${PAGE}&offset=${deep}` },
+  ];
+}
+
+export const BARE_ROUTE: Route = { name: 'GET /bare (fixed body)', path: '/bare' };
+
+export interface LoadFigures {
+  readonly requestsPerSecond: Summary;
+  /** Over the repeats in which some request completed; null when none did (every request outlasted the run). */
+  readonly p50Ms: Summary | null;
+  readonly p99Ms: Summary | null;
+  /** 2xx answers over every repeat. Requests still in flight when a run ends are not counted, nor timed. */
+  readonly completedRequests: number;
+  /** Non-2xx answers, socket errors and timeouts over every repeat; a figure with any is suspect. */
+  readonly failedRequests: number;
+}
+
+export interface ServingResult {
+  readonly startupMs: Summary;
+  readonly routes: readonly { readonly route: Route; readonly figures: LoadFigures }[];
+}
+
+/**
+ * Each repeat starts the server afresh (timing its start-up), then loads each route in turn from a separate
+ * load-generator process: start-up, JIT and caches vary between processes, and the median covers that.
+ */
+export async function benchServer(spec: HttpChildSpec, routes: readonly Route[], repeats: number, seconds: number, cleanup: CleanupStack, settle?: (child: HttpChild) => Promise<void>): Promise<ServingResult> {
+  const startups: number[] = [];
+  const loads = routes.map(() => [] as LoadResult[]);
+  for (let r = 0; r < repeats; r++) {
+    const child = await startHttpChild(spec);
+    const stop = cleanup.defer(`server ${spec.entry} (pid ${child.pid})`, () => child.stop());
+    try {
+      startups.push(child.startupMs);
+      if (settle) await settle(child);
+      for (const [i, route] of routes.entries()) {
+        loads[i]?.push(await runLoad({ url: child.url, path: route.path, min: route.min, max: route.max, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds }));
+      }
+    } finally {
+      await stop();
+    }
+  }
+  return {
+    startupMs: summarize(startups),
+    routes: routes.map((route, i) => ({ route, figures: figuresOf(loads[i] ?? []) })),
+  };
+}
+
+function figuresOf(results: readonly LoadResult[]): LoadFigures {
+  // autocannon reports 0 ms latencies for a run with no completed request: those runs have no latency.
+  const timed = results.filter((r) => r.ok > 0);
+  return {
+    requestsPerSecond: summarize(results.map((r) => r.requestsPerSecond)),
+    p50Ms: timed.length > 0 ? summarize(timed.map((r) => r.p50Ms)) : null,
+    p99Ms: timed.length > 0 ? summarize(timed.map((r) => r.p99Ms)) : null,
+    completedRequests: results.reduce((sum, r) => sum + r.ok, 0),
+    failedRequests: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+  };
+}
+
+const run = promisify(execFile);
+
+async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', LOAD_WORKER, JSON.stringify(spec)], { maxBuffer: 1024 * 1024 });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** The service as deployed: default settings, logging at info to a file-like sink, on the store given. */
+export function serviceSpec(storeEnv: Readonly<Record<string, string>>, upstreamUrl: string): HttpChildSpec {
+  return {
+    entry: SERVICE_ENTRY,
+    portVariable: 'SERVER_PORT',
+    // The load comes from one address: RATE_LIMIT would measure the limiter, not the service.
+    env: { ...storeEnv, API_ENDPOINT: upstreamUrl, INGESTION_INTERVAL: '24h', RATE_LIMIT: '0' },
+    readyPath: '/ready',
+  };
+}
+
+/** The bare route answers what /posts/1 answers, byte for byte in size. */
+export function bareSpec(): HttpChildSpec {
+  const body = JSON.stringify({ ...benchPost(1), ingested_at: '2026-01-01T00:00:00.000Z', source: 'placeholder_api' });
+  return { entry: BARE_SERVER_ENTRY, portVariable: 'BENCH_BARE_PORT', env: { BENCH_BARE_BODY: body }, readyPath: BARE_ROUTE.path };
+}
