@@ -116,12 +116,12 @@ export class PostgresStore implements Store {
   async listPosts(page: PostPage): Promise<Post[]> {
     const table = q(this.#config.tableName);
     return page.after === undefined
-      ? this.#query<Post>('list posts', `SELECT ${POST_COLUMNS} FROM ${table} ORDER BY id LIMIT $1 OFFSET $2`, [page.limit, page.offset])
-      : this.#query<Post>('list posts', `SELECT ${POST_COLUMNS} FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [page.after, page.limit]);
+      ? this.#read<Post>('list posts', 'posts-by-offset', `SELECT ${POST_COLUMNS} FROM ${table} ORDER BY id LIMIT $1 OFFSET $2`, [page.limit, page.offset])
+      : this.#read<Post>('list posts', 'posts-after', `SELECT ${POST_COLUMNS} FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [page.after, page.limit]);
   }
 
   async getPost(id: number): Promise<Post | undefined> {
-    const rows = await this.#query<Post>('get post', `SELECT ${POST_COLUMNS} FROM ${q(this.#config.tableName)} WHERE id = $1`, [id]);
+    const rows = await this.#read<Post>('get post', 'post-by-id', `SELECT ${POST_COLUMNS} FROM ${q(this.#config.tableName)} WHERE id = $1`, [id]);
     return rows[0];
   }
 
@@ -211,6 +211,16 @@ export class PostgresStore implements Store {
   async #query<R extends pg.QueryResultRow>(operation: string, text: string, values?: unknown[]): Promise<R[]> {
     const pool = this.#requirePool();
     const result = await guard(operation, () => pool.query<R>(text, values));
+    return result.rows;
+  }
+
+  /**
+   * The API's reads, as named prepared statements: each pooled connection parses and plans them once, instead
+   * of on every request. Names are per connection, and the connections of this pool serve one table only.
+   */
+  async #read<R extends pg.QueryResultRow>(operation: string, name: string, text: string, values: unknown[]): Promise<R[]> {
+    const pool = this.#requirePool();
+    const result = await guard(operation, () => pool.query<R>({ name, text, values }));
     return result.rows;
   }
 
