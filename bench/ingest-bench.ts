@@ -5,7 +5,7 @@ import type { BackendHarness } from '../test/support/backends.js';
 import { startService, type ServiceProcess } from '../test/support/service-process.js';
 import type { CleanupStack } from './cleanup.js';
 import type { BenchOptions, SizeName } from './options.js';
-import { peakRssBytes, resetPeakRss } from './proc-memory.js';
+import { readProcessMemory, resetPeakRss } from '../test/support/process-memory.js';
 import { rawWriter } from './raw-writers.js';
 import type { MemoryRow, ReingestionRow, ThroughputRow } from './results.js';
 import { summarize } from './stats.js';
@@ -178,7 +178,7 @@ async function awaitRun(service: ServiceProcess): Promise<IngestRun> {
   }
   if (end.msg !== 'run succeeded') throw new Error(`the run failed: ${end.msg} ${JSON.stringify(end.error ?? '')}`);
   const started = logs.find((line) => line.msg === 'run started');
-  const peak = await peakRssBytes(service.child.pid as number);
+  const peak = readProcessMemory(service.child.pid as number).peakRssBytes;
   const { body } = await service.get<{ runs: Run[] }>('/runs?limit=1');
   const run = body.runs[0];
   if (!run || !started?.startedAt || !end.time) throw new Error(`the run left no trace in /runs or the log: ${JSON.stringify(body)}`);
@@ -204,7 +204,7 @@ interface PostsPage {
  */
 export async function peakRssWhilePaging(service: ServiceProcess, expected: number): Promise<number> {
   const pid = service.child.pid as number;
-  await resetPeakRss(pid);
+  resetPeakRss(pid);
   let seen = 0;
   let after: number | null = 0;
   while (after !== null) {
@@ -215,5 +215,5 @@ export async function peakRssWhilePaging(service: ServiceProcess, expected: numb
     after = body.next_after;
   }
   if (seen !== expected) throw new Error(`paging saw ${seen} records, expected ${expected}`);
-  return peakRssBytes(pid);
+  return readProcessMemory(pid).peakRssBytes;
 }

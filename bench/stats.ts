@@ -15,10 +15,3 @@ export function summarize(samples: readonly number[]): Summary {
   const median = sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
   return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number, samples: [...samples] };
 }
-
-/** Runs `measure` `repeats` times in sequence (never in parallel: they would share the 2 cores) and summarises. */
-export async function repeat(repeats: number, measure: (index: number) => Promise<number>): Promise<Summary> {
-  const samples: number[] = [];
-  for (let i = 0; i < repeats; i++) samples.push(await measure(i));
-  return summarize(samples);
-}

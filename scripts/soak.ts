@@ -13,7 +13,7 @@ import { startFakeUpstream } from '../test/support/fake-upstream.js';
 import { startService, type ServiceProcess } from '../test/support/service-process.js';
 import { startApiLoad } from './soak/api-load.js';
 import { postsAtRevision } from './soak/changing-posts.js';
-import { readProcessMemory } from './soak/process-memory.js';
+import { readProcessMemory } from '../test/support/process-memory.js';
 import { readSoakOptions, type SoakOptions } from './soak/soak-options.js';
 import { evaluateTargets, formatSoakReport, mebibytes, type RunTally } from './soak/soak-report.js';
 

@@ -88,9 +88,12 @@ const byteSize = (text: string): ParseResult<number> => {
   return value >= 1024 ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
 };
 
+/** The non-empty items of a comma-separated value, trimmed. */
+const commaList = (value: string): string[] => value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+
 /** API keys: comma-separated, each long enough not to be guessed and free of spaces and commas. */
 const keyList = (value: string): ParseResult<readonly string[]> => {
-  const keys = value.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  const keys = commaList(value);
   return keys.every((key) => /^[\x21-\x7e]{16,256}$/.test(key))
     ? { value: Object.freeze(keys) }
     : { expected: 'comma-separated keys of 16 to 256 visible ASCII characters each' };
@@ -98,7 +101,7 @@ const keyList = (value: string): ParseResult<readonly string[]> => {
 
 /** Browser origins such as https://app.example.com, comma-separated, or `*` for any. */
 const originList = (value: string): ParseResult<readonly string[]> => {
-  const origins = value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  const origins = commaList(value);
   const valid = origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin));
   return valid ? { value: Object.freeze(origins) } : { expected: 'comma-separated origins such as https://app.example.com (scheme and host, no path), or *' };
 };

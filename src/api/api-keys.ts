@@ -1,13 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../errors.js';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Open without an API key and never rate limited: probes and the metrics scrape. */
-    public?: boolean;
-  }
-}
+import { isPublicRoute } from './public-routes.js';
 
 const digest = (key: string): Buffer => createHash('sha256').update(key).digest();
 
@@ -45,7 +39,7 @@ export function requireApiKeys(app: FastifyInstance, keys: readonly string[]): v
   // preParsing: after every onRequest hook, so the rate limit (a route-level onRequest hook) counts wrong
   // keys too; before the body is read and the request validated, so without a key nothing else is revealed.
   app.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.routeOptions.config.public !== true && request.method !== 'OPTIONS' && !matches(request)) throw new UnauthorizedError();
+    if (!isPublicRoute(request) && request.method !== 'OPTIONS' && !matches(request)) throw new UnauthorizedError();
     return payload;
   });
 }

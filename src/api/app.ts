@@ -65,11 +65,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(null, payload);
   });
   const metrics = deps.metrics;
+  const logsSuccesses = deps.logger.isLevelEnabled('debug');
   app.addHook('onResponse', (request, reply, done) => {
     // Successes at debug, refusals at info: a line per request costs a quarter of the throughput, and access
     // logs of successes usually come from the load balancer. LOG_LEVEL=debug logs every request here.
-    const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
-    request.log[reply.statusCode >= 400 ? 'info' : 'debug']({ method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    const refused = reply.statusCode >= 400;
+    if (refused || logsSuccesses) {
+      const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
+      request.log[refused ? 'info' : 'debug']({ method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    }
     if (metrics) {
       // The route pattern, never the raw URL, so /posts/5 and /posts/6 are one series.
       const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;

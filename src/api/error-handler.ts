@@ -6,8 +6,13 @@ import { describeError } from '../log-safe.js';
 type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
 const WHERE: Record<ValidationContext, string> = { querystring: 'query parameter', params: 'path parameter', body: 'body field', headers: 'header' };
 
+/** The body of every error answer, also for those written before any route runs (framework-errors.ts). */
+export function errorBody(statusCode: number, code: string, message: string) {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message };
+}
+
 function send(reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
-  return reply.code(statusCode).send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message });
+  return reply.code(statusCode).send(errorBody(statusCode, code, message));
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody } from './error-handler.js';
 
 /**
  * Answers for what fails before any route or hook can run, in the API's error shape with an x-request-id,
@@ -27,7 +28,7 @@ const PARSER_ERRORS: Readonly<Record<string, ErrorBody>> = {
 const MALFORMED: ErrorBody = { statusCode: 400, code: 'INVALID_REQUEST', message: 'the request is not valid HTTP/1.1 (request line, method or header)' };
 const CONNECT_REFUSED: ErrorBody = { statusCode: 405, code: 'INVALID_REQUEST', message: 'CONNECT is not supported: this is not a proxy' };
 
-const json = (body: ErrorBody) => JSON.stringify({ statusCode: body.statusCode, error: STATUS_CODES[body.statusCode] ?? 'Error', code: body.code, message: body.message });
+const json = (body: ErrorBody) => JSON.stringify(errorBody(body.statusCode, body.code, body.message));
 
 export function answerRouterError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const body = ROUTER_ERRORS[error.code] ?? MALFORMED;

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import { OverloadedError, RateLimitedError } from '../errors.js';
 import { requireApiKeys } from './api-keys.js';
+import { isPublicRoute } from './public-routes.js';
 
 export interface ProtectionOptions {
   readonly apiKeys: readonly string[];
@@ -30,7 +31,7 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       // A rejection goes to the error handler, which answers in the API's error shape; nothing lets it through.
       pressureHandler: (request, reply) => {
-        if (request.routeOptions.config.public === true) return undefined;
+        if (isPublicRoute(request)) return undefined;
         reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_S));
         return Promise.reject(new OverloadedError());
       },
@@ -52,7 +53,7 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       global: true,
       max: options.rateLimit,
       timeWindow: 60_000,
-      allowList: (request) => request.routeOptions.config.public === true,
+      allowList: isPublicRoute,
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.max, Math.ceil(context.ttl / 1000)),
     });
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface ProcessMemory {
   /** Resident set size now. */
@@ -16,4 +16,9 @@ export function readProcessMemory(pid: number): ProcessMemory {
     return Number(match[1]) * 1024;
   };
   return { rssBytes: kibibytes('VmRSS'), peakRssBytes: kibibytes('VmHWM') };
+}
+
+/** Starts a new peak from the current RSS (writing 5 to clear_refs resets VmHWM; Linux 4.0 and later). */
+export function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
