@@ -7,7 +7,9 @@ set -euo pipefail
 version=v1.24.2
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/.tools/bin/ferretdb"
-if [ -x "$dest" ] && "$dest" --version 2>/dev/null | grep -q "${version}"; then
+# The output is read whole before it is searched: `--version | grep -q` or `| head` would close the pipe
+# early, and under pipefail the SIGPIPE that kills the writer fails the script.
+if [ -x "$dest" ] && [[ "$("$dest" --version 2>/dev/null)" == *"${version}"* ]]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "install-ferretdb: Go is required to build FerretDB" >&2; exit 1; }
@@ -19,4 +21,5 @@ chmod -R u+w "$work"
 echo "$version" > "$work/build/version/version.txt"
 mkdir -p "$(dirname "$dest")"
 (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$dest" ./cmd/ferretdb)
-"$dest" --version | head -1
+installed=$("$dest" --version)
+echo "${installed%%$'\n'*}"
