@@ -10,8 +10,8 @@ import { validatePost } from './validate-post.js';
 
 export interface IngestionDeps {
   readonly store: Store;
-  /** Streams the upstream's records; called once per attempt. */
-  readonly fetchRecords: (signal: AbortSignal) => AsyncIterable<unknown>;
+  /** Streams the upstream's records, in groups as they arrive; called once per attempt. */
+  readonly fetchRecords: (signal: AbortSignal) => AsyncIterable<readonly unknown[]>;
   readonly retry: RetryPolicy;
   readonly batchSize: number;
   readonly source: string;
@@ -121,20 +121,22 @@ async function ingestAttempt(
   let rejected = 0;
   let batch: Post[] = [];
   let index = 0;
-  for await (const raw of deps.fetchRecords(signal)) {
-    const result = validatePost(raw, stamp);
-    if (result.ok) {
-      valid += 1;
-      batch.push(result.post);
-      if (batch.length >= deps.batchSize) {
-        await writer.write(batch);
-        batch = [];
+  for await (const group of deps.fetchRecords(signal)) {
+    for (const raw of group) {
+      const result = validatePost(raw, stamp);
+      if (result.ok) {
+        valid += 1;
+        batch.push(result.post);
+        if (batch.length >= deps.batchSize) {
+          await writer.write(batch);
+          batch = [];
+        }
+      } else {
+        rejected += 1;
+        if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
       }
-    } else {
-      rejected += 1;
-      if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
+      index += 1;
     }
-    index += 1;
   }
   if (batch.length > 0) await writer.write(batch);
   if (rejected > REJECTIONS_LOGGED) log.warn({ rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');

@@ -1,9 +1,10 @@
 /**
- * The elements of a JSON array arriving as byte chunks, parsed one at a time. Only the array's own syntax
+ * The elements of a JSON array arriving as byte chunks, parsed as the chunks come. Only the array's own syntax
  * (brackets, commas, whitespace) is read here, byte by byte, tracking strings and nesting to find where each
- * element ends (string text is skipped with indexOf); each element's text then goes to JSON.parse, which is
- * native and checks it fully. On 300-byte records that is four to five times the rate of stream-json, a
- * tokenizer written in JavaScript, and memory holds one element at a time, whatever the size of the array.
+ * element ends (string text is skipped with indexOf). The elements a chunk completes then go to JSON.parse
+ * together, as one array text: it is native, checks them fully, and one call per chunk costs far less than
+ * one per element. Memory holds one chunk and one unfinished element, whatever the size of the array. On
+ * 250-byte records that is several times the rate of stream-json, a tokenizer written in JavaScript.
  */
 
 /** The body is not one JSON array of valid elements; the message says where and why, without the data. */
@@ -28,7 +29,8 @@ function backslashesBefore(chunk: Buffer, end: number, from: number): number {
 
 type State = 'before-array' | 'before-first' | 'before-next' | 'in-element' | 'after-element' | 'after-array';
 
-export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
+/** Yields, for each chunk that completes at least one element, those elements in order. */
+export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<unknown[]> {
   let state = 'before-array' as State;
   /** Nesting of objects and arrays inside the current element. */
   let depth = 0;
@@ -40,14 +42,31 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
   let consumed = 0;
   let index = 0;
 
-  const parse = (chunk: Buffer, start: number, end: number): unknown => {
-    const piece = chunk.subarray(start, end);
-    const text = (carried.length === 0 ? piece : Buffer.concat([...carried, piece])).toString('utf8');
-    carried = [];
+  /** Where the chunk's complete elements begin and end: [start, end) pairs, the first one after `carried`. */
+  let spans: number[] = [];
+
+  const complete = (start: number, end: number) => {
+    spans.push(start, end);
+  };
+  /** Parses the chunk's complete elements in one JSON.parse; only when that fails, one by one to name the culprit. */
+  const parseComplete = (chunk: Buffer): unknown[] => {
+    const first = spans[0] as number;
+    const last = spans[spans.length - 1] as number;
+    const head = carried.length === 0 ? undefined : Buffer.concat(carried);
+    const piece = chunk.subarray(first, last);
     try {
-      return JSON.parse(text);
+      return JSON.parse(`[${head === undefined ? piece.toString('utf8') : Buffer.concat([head, piece]).toString('utf8')}]`) as unknown[];
     } catch {
-      throw new JsonArrayError(`element ${index} is not valid JSON`);
+      for (let k = 0; k < spans.length; k += 2) {
+        const own = chunk.subarray(spans[k] as number, spans[k + 1] as number);
+        try {
+          JSON.parse((k === 0 && head !== undefined ? Buffer.concat([head, own]) : own).toString('utf8'));
+        } catch {
+          throw new JsonArrayError(`element ${index + k / 2} is not valid JSON`);
+        }
+      }
+      // Every element parsed alone, so their array should have too; if it did not, say so rather than guess.
+      throw new JsonArrayError(`elements ${index} to ${index + spans.length / 2 - 1} are not valid JSON`);
     }
   };
   const fail = (reason: string, at: number): never => {
@@ -76,8 +95,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
           i = quote;
           inString = false;
           if (depth === 0) {
-            yield parse(chunk, start, i + 1);
-            index += 1;
+            complete(start, i + 1);
             state = 'after-element';
           }
           continue;
@@ -88,19 +106,16 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
           if (depth > 0) {
             depth -= 1;
             if (depth === 0) {
-              yield parse(chunk, start, i + 1);
-              index += 1;
+              complete(start, i + 1);
               state = 'after-element';
             }
             continue;
           }
           // A bare number, true, false or null ends where the array closes.
-          yield parse(chunk, start, i);
-          index += 1;
+          complete(start, i);
           state = 'after-element';
         } else if (depth === 0 && (byte === COMMA || isWhitespace(byte))) {
-          yield parse(chunk, start, i);
-          index += 1;
+          complete(start, i);
           state = 'after-element';
         } else {
           continue;
@@ -135,6 +150,13 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
         case 'after-array':
           fail('unexpected data after the array', i);
       }
+    }
+    if (spans.length > 0) {
+      const elements = parseComplete(chunk);
+      index += elements.length;
+      carried = [];
+      spans = [];
+      yield elements;
     }
     if (state === 'in-element') carried.push(Buffer.from(chunk.subarray(start)));
     consumed += chunk.length;

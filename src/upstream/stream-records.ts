@@ -12,12 +12,12 @@ export interface StreamRecordsOptions {
 }
 
 /**
- * Streams the elements of the JSON array an upstream answers, one at a time, so memory stays flat whatever
- * the response size. Throws the catalog's upstream errors: UpstreamStatusError for a non-2xx answer,
+ * Streams the elements of the JSON array an upstream answers, in groups as the body's chunks complete them,
+ * so memory stays flat whatever the response size. Throws the catalog's upstream errors: UpstreamStatusError for a non-2xx answer,
  * UpstreamNetworkError for a failed, reset or silent connection, UpstreamTooLargeError past `maxBytes`, and
  * UpstreamInvalidJsonError when the body is not a JSON array. An abort of `signal` ends it at once.
  */
-export async function* streamRecords(options: StreamRecordsOptions): AsyncGenerator<unknown> {
+export async function* streamRecords(options: StreamRecordsOptions): AsyncGenerator<unknown[]> {
   const response = await send(options);
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > options.maxBytes) {
@@ -25,7 +25,7 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
     throw new UpstreamTooLargeError(options.maxBytes);
   }
   try {
-    for await (const element of jsonArrayElements(limitBytes(response.body, options.maxBytes))) yield element;
+    yield* jsonArrayElements(limitBytes(response.body, options.maxBytes));
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     throw classifyBodyError(error);

@@ -16,7 +16,7 @@ async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenera
 
 async function elements(text: string, cuts: readonly number[] = []): Promise<unknown[]> {
   const found: unknown[] = [];
-  for await (const element of jsonArrayElements(chunked(text, cuts))) found.push(element);
+  for await (const group of jsonArrayElements(chunked(text, cuts))) found.push(...group);
   return found;
 }
 
@@ -55,6 +55,26 @@ describe('jsonArrayElements', () => {
         assert.deepEqual(await elements(text, cuts), JSON.parse(text));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('when a JSON array has one byte replaced by any other, then it is parsed exactly when JSON.parse parses it', async () => {
+    const corruptions = fc.record({ at: fc.nat(), byte: fc.constantFrom(...'[]{},:"\\ -0.e1tfn'.split('')) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.jsonValue(), { minLength: 1 }), corruptions, fc.array(fc.nat({ max: 2000 })), async (array, { at, byte }, cuts) => {
+        const valid = JSON.stringify(array);
+        const position = at % valid.length;
+        const text = valid.slice(0, position) + byte + valid.slice(position + 1);
+        let expected: unknown;
+        try {
+          expected = JSON.parse(text);
+        } catch {
+          expected = undefined;
+        }
+        if (Array.isArray(expected)) assert.deepEqual(await elements(text, cuts), expected);
+        else await assert.rejects(elements(text, cuts), JsonArrayError);
+      }),
+      { numRuns: 1000 },
     );
   });
 
