@@ -87,6 +87,21 @@ for (const backend of selectedBackends()) {
       assert.deepEqual(await allPosts(store), [post(5, { title: 'second', ingested_at: at(1) })]);
     });
 
+    it('when a later batch repeats an id with the stored values, then the earlier change of it is dropped', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      const batches = [[post(1, { title: 'briefly changed' }), post(2, { title: 'changed' })], [post(1), post(3)], [post(3, { body: 'last' })]];
+      const { recordsChanged } = await ingest(store, 'r2', at(2), batches.flat(), 2);
+      // Where records are written as they come, post 1 was changed and changed back, by run r2.
+      const post1Stamp = store.capabilities.atomicRuns ? at(1) : at(2);
+      assert.deepEqual(await allPosts(store), [
+        post(1, { ingested_at: post1Stamp }),
+        post(2, { title: 'changed', ingested_at: at(2) }),
+        post(3, { body: 'last', ingested_at: at(2) }),
+      ]);
+      if (recordsChanged !== null && store.capabilities.atomicRuns) assert.equal(recordsChanged, 2);
+    });
+
     it('when paging, then posts come in ascending id order within the bounds asked', async () => {
       const store = await newStore();
       const ids = [17, 3, 25, 1, 9, 12, 2, 30, 8, 4];

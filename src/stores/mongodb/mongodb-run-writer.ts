@@ -1,15 +1,18 @@
 import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
+import { lastOccurrences } from '../last-occurrences.js';
+import type { StoredContent } from '../post-changes.js';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
 import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
 import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
 import type { MongoDbTransactions } from './mongodb-transactions.js';
-import { lastOccurrences, recordIndexOf, upsertOperations } from './mongodb-upserts.js';
+import { plannedWrites, STORED_CONTENT_PROJECTION } from './mongodb-upserts.js';
 
 /**
  * Writes a run without a transaction around its records (see docs/mongodb.md for why, even on a replica set):
- * each batch is one unordered bulk write of idempotent upserts, visible at once; the run's status is written
+ * each batch reads the stored copies of its ids, then sends one unordered bulk write of what is new or
+ * changed (nothing, when nothing is), visible at once; the run's status is written
  * last, guarded so that an older run never overwrites a newer run's success or state, and it is the commit
  * marker. A reader may see records of a run in progress or of a failed run, never a status ahead of them.
  */
@@ -31,13 +34,18 @@ export class MongoDbRunWriter implements RunWriter {
   async write(posts: readonly Post[]): Promise<void> {
     let pending = lastOccurrences(posts);
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const operations = pending.flatMap(upsertOperations);
+      const ids = pending.map((post) => post.id);
+      const { records } = this.#collections;
+      const stored = await callMongo('read posts', () =>
+        records.find<StoredContent>({ id: { $in: ids } }, { projection: STORED_CONTENT_PROJECTION }).toArray(),
+      );
+      const { operations, posts: planned } = plannedWrites(pending, stored);
+      if (operations.length === 0) return;
       const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));
       this.#changed += outcome.changed;
-      // Two writers inserted one new id at once and ours lost: the record exists now, so sending it again
+      // Two writers inserted one new id at once and ours lost: the record exists now, so planning it again
       // updates it if it differs. The loser of a race is the one that retries, so this settles quickly.
-      const collided = new Set(outcome.duplicateKeyIndexes.map(recordIndexOf));
-      pending = pending.filter((_, index) => collided.has(index));
+      pending = outcome.duplicateKeyIndexes.map((operation) => planned[operation] as Post);
       if (pending.length > 0 && attempt >= MONGODB_DEFAULTS.duplicateKeyAttempts) {
         throw new StoreUnavailableError('write posts', { cause: outcome.error });
       }
@@ -132,11 +140,11 @@ interface BulkOutcome {
 async function bulkWrite(collections: MongoDbCollections, operations: AnyBulkWriteOperation<Document>[]): Promise<BulkOutcome> {
   try {
     const result = await collections.records.bulkWrite(operations, { ordered: false });
-    return { changed: result.modifiedCount + result.upsertedCount, duplicateKeyIndexes: [] };
+    return { changed: result.insertedCount + result.modifiedCount, duplicateKeyIndexes: [] };
   } catch (error) {
     const indexes = duplicateKeyIndexes(error);
     if (indexes === undefined) throw error;
-    const { result } = error as { result: { modifiedCount: number; upsertedCount: number } };
-    return { changed: result.modifiedCount + result.upsertedCount, duplicateKeyIndexes: indexes, error };
+    const { result } = error as { result: { insertedCount: number; modifiedCount: number } };
+    return { changed: result.insertedCount + result.modifiedCount, duplicateKeyIndexes: indexes, error };
   }
 }

@@ -1,47 +1,34 @@
 import type { AnyBulkWriteOperation, Document } from 'mongodb';
+import { batchChanges, CONTENT_FIELDS, type StoredContent } from '../post-changes.js';
 import type { Post } from '../store.js';
 
-/** The fields whose difference makes a record "changed"; `ingested_at` is not one, it records the change. */
-const CONTENT_FIELDS = ['userId', 'title', 'body', 'source'] as const;
-
-/** Keeps the last occurrence of each id, in the order of those last occurrences. */
-export function lastOccurrences(posts: readonly Post[]): Post[] {
-  const latest = new Map<number, Post>();
-  for (const post of posts) {
-    latest.delete(post.id);
-    latest.set(post.id, post);
-  }
-  return [...latest.values()];
-}
+/** The projection that reads a `StoredContent`. */
+export const STORED_CONTENT_PROJECTION: Readonly<Record<string, 0 | 1>> = { _id: 0, id: 1, userId: 1, title: 1, body: 1, source: 1 };
 
 /**
- * Two writes per record, each correct whatever order they run in, so the batch can go unordered:
+ * The writes that bring the stored records in line with a batch (one post per id), given what the store
+ * held of those ids when read just before: an insert for a new id, an update for a changed one, nothing for
+ * an unchanged one, so a re-run over unchanged data writes nothing. `posts[i]` is the post behind
+ * `operations[i]`.
  *
- * 1. update the record only if some content field differs (an unchanged record is not matched, so it keeps its
- *    values and its `ingested_at`);
- * 2. upsert on `{ id }` with `$setOnInsert` only: inserts a missing record, and is a no-op on an existing one.
- *
- * One upsert whose filter also says "something differs" would, for an unchanged record, match nothing and try
- * to INSERT a second document with the same id (E11000 on the unique index). An update pipeline with `$cond`
- * per field would do it in one write on MongoDB 4.2+, but FerretDB rejects pipelines in updates.
- *
- * Both are `updateMany` although `id` is unique, so each matches at most one document: FerretDB 1.24 keeps the
- * SQLite connection of every single-document update that matched open until the whole command ends, and a
- * command with about 100 of them exhausts its pool and hangs; a multi update reads its cursor to the end and
- * releases it. On MongoDB the two are equivalent, except that a batch with multi updates is not a retryable
- * write: after a network error the driver does not resend it, the batch fails, and the run is retried whole,
- * which is safe because these writes are idempotent.
+ * The update matches only while some content field still differs, so running it after another writer made
+ * the same change is a no-op. It is `updateMany` although `id` is unique, so it matches at most one document:
+ * FerretDB 1.24 keeps the SQLite connection of every single-document update that matched open until the whole
+ * command ends, and a command with about 100 of them exhausts its pool and hangs; a multi update reads its
+ * cursor to the end and releases it. On MongoDB the two are equivalent, except that a batch with multi updates
+ * is not a retryable write: after a network error the driver does not resend it, the batch fails, and the run
+ * is retried whole, which is safe because these writes are idempotent. An insert that meets an id inserted
+ * since the read fails alone with E11000, and the caller plans that post again.
  */
-export function upsertOperations(post: Post): AnyBulkWriteOperation<Document>[] {
-  const { id, ...content } = post;
-  const differs = CONTENT_FIELDS.map((field) => ({ [field]: { $ne: post[field] } }));
-  return [
-    { updateMany: { filter: { id, $or: differs }, update: { $set: content } } },
-    { updateMany: { filter: { id }, update: { $setOnInsert: content }, upsert: true } },
-  ];
-}
-
-/** Which record an operation of `upsertOperations` (flattened, two per record) belongs to. */
-export function recordIndexOf(operationIndex: number): number {
-  return Math.floor(operationIndex / 2);
+export function plannedWrites(batch: readonly Post[], stored: readonly StoredContent[]): { operations: AnyBulkWriteOperation<Document>[]; posts: Post[] } {
+  const { added, changed } = batchChanges(batch, stored);
+  const operations: AnyBulkWriteOperation<Document>[] = [];
+  // A copy: the driver adds `_id` to the document it inserts.
+  for (const post of added) operations.push({ insertOne: { document: { ...post } } });
+  for (const post of changed) {
+    const { id, ...content } = post;
+    const differs = CONTENT_FIELDS.map((field) => ({ [field]: { $ne: post[field] } }));
+    operations.push({ updateMany: { filter: { id, $or: differs }, update: { $set: content } } });
+  }
+  return { operations, posts: [...added, ...changed] };
 }

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { lastOccurrences } from '../last-occurrences.js';
+import { batchChanges, type StoredContent } from '../post-changes.js';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
 import { guard } from './postgres-errors.js';
@@ -10,32 +12,42 @@ const STAGE = 'pg_temp.ingestion_stage_posts';
 /**
  * One batch is one statement: the columns travel as six arrays and unnest() turns them back into rows inside
  * the server. The statement text and its six parameters stay the same whatever the batch size, so it never
- * meets the 65,535-parameter limit of a multi-row VALUES, needs no extra library (COPY would need
- * pg-copy-streams), and works over any pooler. COPY may be faster for huge batches: measuring that is the
- * benchmark issue's job. ON CONFLICT keeps the last of duplicate ids across batches; within one batch they
- * are folded first (lastOccurrences), since one INSERT may not update the same row twice.
+ * meets the 65,535-parameter limit of a multi-row VALUES, and works over any pooler (one JSON text through
+ * json_to_recordset staged no faster). ON CONFLICT keeps the last of duplicate ids across batches; within one
+ * batch they are folded first (lastOccurrences), since one INSERT may not update the same row twice.
  */
 const STAGE_BATCH = `INSERT INTO ${STAGE} (id, user_id, title, body, ingested_at, source)
   SELECT * FROM unnest($1::integer[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[])
   ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title, body = excluded.body,
     ingested_at = excluded.ingested_at, source = excluded.source`;
 
+/** Unchanged posts drop what earlier batches staged for their ids, so an unchanged last copy wins. */
+const UNSTAGE_BATCH = `DELETE FROM ${STAGE} WHERE id = ANY($1::integer[])`;
+
 /**
- * Stages a run's posts in a TEMP table of one dedicated pooled connection, holding no lock on the shared
- * tables, then merges them and records the status in one short transaction on commit. Readers see the run's
- * records only when that transaction commits, together with its status.
+ * Stages a run's changed posts in a TEMP table of one dedicated pooled connection, holding no lock on the
+ * shared tables, then merges them and records the status in one short transaction on commit. Readers see the
+ * run's records only when that transaction commits, together with its status.
+ *
+ * Each batch first reads the stored copies of its ids and compares them in JavaScript (post-changes.ts), so a
+ * re-run over unchanged data stages nothing. The comparison is exact because the run lease lets one run write
+ * at a time; the merge compares again all the same.
  */
 export class PostgresRunWriter implements RunWriter {
   readonly #client: RunClient;
   readonly #pool: pg.Pool;
   readonly #options: StoreOptions;
   readonly #run: RunStart;
+  readonly #readStored: string;
+  /** Posts staged by this attempt so far; while none are, there is nothing to unstage. */
+  #staged = 0;
 
   private constructor(client: RunClient, pool: pg.Pool, options: StoreOptions, run: RunStart) {
     this.#client = client;
     this.#pool = pool;
     this.#options = options;
     this.#run = run;
+    this.#readStored = `SELECT id, user_id AS "userId", title, body, source FROM ${q(options.tableName)} WHERE id = ANY($1::integer[])`;
   }
 
   /** Creates the staging table and records the run as `running`, in one transaction on the run's client. */
@@ -70,21 +82,28 @@ export class PostgresRunWriter implements RunWriter {
 
   async write(posts: readonly Post[]): Promise<void> {
     if (posts.length === 0) return;
-    const unique = lastOccurrences(posts);
-    await guard('stage posts', () =>
-      this.#client.query(STAGE_BATCH, [
-        unique.map((p) => p.id),
-        unique.map((p) => p.userId),
-        unique.map((p) => p.title),
-        unique.map((p) => p.body),
-        unique.map((p) => p.ingested_at),
-        unique.map((p) => p.source),
-      ]),
-    );
+    const batch = lastOccurrences(posts);
+    await guard('stage posts', async () => {
+      const stored = await this.#client.query<StoredContent>(this.#readStored, [batch.map((post) => post.id)]);
+      const { added, changed, unchanged } = batchChanges(batch, stored.rows);
+      if (this.#staged > 0 && unchanged.length > 0) await this.#client.query(UNSTAGE_BATCH, [unchanged.map((post) => post.id)]);
+      const staging = [...added, ...changed];
+      if (staging.length === 0) return;
+      await this.#client.query(STAGE_BATCH, [
+        staging.map((p) => p.id),
+        staging.map((p) => p.userId),
+        staging.map((p) => p.title),
+        staging.map((p) => p.body),
+        staging.map((p) => p.ingested_at),
+        staging.map((p) => p.source),
+      ]);
+      this.#staged += staging.length;
+    });
   }
 
   async discardAttempt(): Promise<void> {
     await guard('discard attempt', () => this.#client.query(`TRUNCATE ${STAGE}`));
+    this.#staged = 0;
   }
 
   async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
@@ -177,7 +196,3 @@ export class PostgresRunWriter implements RunWriter {
   }
 }
 
-/** The batch with each id once, holding the values of its last occurrence. */
-function lastOccurrences(posts: readonly Post[]): Post[] {
-  return [...new Map(posts.map((p) => [p.id, p])).values()];
-}
