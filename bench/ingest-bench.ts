@@ -43,6 +43,7 @@ export async function benchIngestion(store: StorageType, harness: BackendHarness
   const runSize = async (size: SizeName): Promise<SizeRuns> => {
     const records = options.sizes[store][size];
     const runs: SizeRuns = { records, rawMs: [], first: [], second: [], pagingPeaks: [], table: '' };
+    upstream.prepare(records);
     for (let r = 0; r < options.repeats; r++) {
       runs.rawMs.push(await raw.write(`raw_${size}_${r}`, records));
       runs.table = `bench_${size}_${r}`;
