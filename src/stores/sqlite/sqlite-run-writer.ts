@@ -22,11 +22,14 @@ export class SqliteRunWriter implements RunWriter {
   readonly #readStored: Database.Statement;
   readonly #stage: Database.Statement;
   readonly #unstage: Database.Statement;
+  /** Tells the store that its tables changed, once the run commits or aborts. */
+  readonly #onWrite: () => void;
   /** Posts staged by this attempt so far; while none are, there is nothing to unstage. */
   #staged = 0;
 
-  constructor(db: Database.Database, options: StoreOptions, run: RunStart) {
+  constructor(db: Database.Database, options: StoreOptions, run: RunStart, onWrite: () => void) {
     this.#db = db;
+    this.#onWrite = onWrite;
     this.#options = options;
     this.#run = run;
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS stage_posts (
@@ -104,6 +107,7 @@ export class SqliteRunWriter implements RunWriter {
         })
         .immediate(),
     );
+    this.#onWrite();
     guard('clear staging', () => db.exec('DELETE FROM temp.stage_posts'));
     return { recordsChanged };
   }
@@ -127,6 +131,7 @@ export class SqliteRunWriter implements RunWriter {
         this.#pruneRuns();
       }).immediate();
     });
+    this.#onWrite();
   }
 
   #pruneRuns(): void {
