@@ -76,9 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (metrics) {
       // The route pattern, never the raw URL, so /posts/5 and /posts/6 are one series.
-      const route = request.routeOptions.url ?? NOT_FOUND_ROUTE;
-      metrics.httpRequests.inc({ method: request.method, route, status_code: reply.statusCode });
-      metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+      metrics.observeRequest(request.method, request.routeOptions.url ?? NOT_FOUND_ROUTE, reply.statusCode, reply.elapsedTime / 1000);
     }
     done();
   });
