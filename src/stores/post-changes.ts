@@ -3,8 +3,12 @@ import type { Post } from './store.js';
 /** The fields whose difference makes a record "changed"; `ingested_at` is not one, it records the change. */
 export const CONTENT_FIELDS = ['userId', 'title', 'body', 'source'] as const;
 
-/** What a store holds of a record's content, read back to compare a batch against before writing it. */
-export type StoredContent = Pick<Post, 'id' | (typeof CONTENT_FIELDS)[number]>;
+/**
+ * What a store holds of a record's content, read back to compare a batch against before writing it: a row of
+ * values rather than an object, because drivers hand rows over faster that way (better-sqlite3's `raw()`,
+ * pg's `rowMode: 'array'`; building a million objects took SQLite longer than finding the rows).
+ */
+export type StoredContent = readonly [id: number, userId: number, title: string, body: string, source: string];
 
 export interface BatchChanges {
   /** Ids the store does not hold. */
@@ -22,12 +26,12 @@ export interface BatchChanges {
  */
 export function batchChanges(posts: readonly Post[], stored: readonly StoredContent[]): BatchChanges {
   const storedById = new Map<number, StoredContent>();
-  for (const record of stored) storedById.set(record.id, record);
+  for (const row of stored) storedById.set(row[0], row);
   const changes: BatchChanges = { added: [], changed: [], unchanged: [] };
   for (const post of posts) {
     const current = storedById.get(post.id);
     if (current === undefined) changes.added.push(post);
-    else if (current.userId !== post.userId || current.title !== post.title || current.body !== post.body || current.source !== post.source) {
+    else if (current[1] !== post.userId || current[2] !== post.title || current[3] !== post.body || current[4] !== post.source) {
       changes.changed.push(post);
     } else changes.unchanged.push(post);
   }

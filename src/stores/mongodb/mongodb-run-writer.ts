@@ -1,13 +1,12 @@
 import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import type { StoredContent } from '../post-changes.js';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
 import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
 import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
 import type { MongoDbTransactions } from './mongodb-transactions.js';
-import { plannedWrites, STORED_CONTENT_PROJECTION } from './mongodb-upserts.js';
+import { plannedWrites, STORED_CONTENT_PROJECTION, storedContent } from './mongodb-upserts.js';
 
 /**
  * Writes a run without a transaction around its records (see docs/mongodb.md for why, even on a replica set):
@@ -37,9 +36,9 @@ export class MongoDbRunWriter implements RunWriter {
       const ids = pending.map((post) => post.id);
       const { records } = this.#collections;
       const stored = await callMongo('read posts', () =>
-        records.find<StoredContent>({ id: { $in: ids } }, { projection: STORED_CONTENT_PROJECTION }).toArray(),
+        records.find<Pick<Post, 'id' | 'userId' | 'title' | 'body' | 'source'>>({ id: { $in: ids } }, { projection: STORED_CONTENT_PROJECTION }).toArray(),
       );
-      const { operations, posts: planned } = plannedWrites(pending, stored);
+      const { operations, posts: planned } = plannedWrites(pending, stored.map(storedContent));
       if (operations.length === 0) return;
       const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));
       this.#changed += outcome.changed;

@@ -2,8 +2,13 @@ import type { AnyBulkWriteOperation, Document } from 'mongodb';
 import { batchChanges, CONTENT_FIELDS, type StoredContent } from '../post-changes.js';
 import type { Post } from '../store.js';
 
-/** The projection that reads a `StoredContent`. */
+/** The projection that reads what `storedContent` needs. */
 export const STORED_CONTENT_PROJECTION: Readonly<Record<string, 0 | 1>> = { _id: 0, id: 1, userId: 1, title: 1, body: 1, source: 1 };
+
+/** A stored document, read with STORED_CONTENT_PROJECTION, as the row `batchChanges` compares. */
+export function storedContent(doc: Pick<Post, 'id' | 'userId' | 'title' | 'body' | 'source'>): StoredContent {
+  return [doc.id, doc.userId, doc.title, doc.body, doc.source];
+}
 
 /**
  * The writes that bring the stored records in line with a batch (one post per id), given what the store

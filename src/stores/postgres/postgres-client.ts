@@ -61,9 +61,20 @@ export class RunClient implements Queryable {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#watched(() => this.#client.query<R>(text, values));
+  }
+
+  /** A query whose rows come as arrays of values (pg's `rowMode: 'array'`): no object is built per row. */
+  async queryRows<R extends readonly unknown[]>(text: string, values?: unknown[]): Promise<R[]> {
+    const result = await this.#watched(() => this.#client.query<unknown[]>({ text, values, rowMode: 'array' }));
+    return result.rows as unknown as R[];
+  }
+
+  /** Runs a query on the held client, remembering a failure so the client is destroyed, not reused. */
+  async #watched<T>(run: () => Promise<T>): Promise<T> {
     if (this.#released) throw new StoreUnavailableError('the run connection was released');
     try {
-      return await this.#client.query<R>(text, values);
+      return await run();
     } catch (error) {
       this.#recordFailure(error);
       throw error;

@@ -47,7 +47,7 @@ export class PostgresRunWriter implements RunWriter {
     this.#pool = pool;
     this.#options = options;
     this.#run = run;
-    this.#readStored = `SELECT id, user_id AS "userId", title, body, source FROM ${q(options.tableName)} WHERE id = ANY($1::integer[])`;
+    this.#readStored = `SELECT id, user_id, title, body, source FROM ${q(options.tableName)} WHERE id = ANY($1::integer[])`;
   }
 
   /** Creates the staging table and records the run as `running`, in one transaction on the run's client. */
@@ -84,8 +84,8 @@ export class PostgresRunWriter implements RunWriter {
     if (posts.length === 0) return;
     const batch = lastOccurrences(posts);
     await guard('stage posts', async () => {
-      const stored = await this.#client.query<StoredContent>(this.#readStored, [batch.map((post) => post.id)]);
-      const { added, changed, unchanged } = batchChanges(batch, stored.rows);
+      const stored = await this.#client.queryRows<StoredContent>(this.#readStored, [batch.map((post) => post.id)]);
+      const { added, changed, unchanged } = batchChanges(batch, stored);
       if (this.#staged > 0 && unchanged.length > 0) await this.#client.query(UNSTAGE_BATCH, [unchanged.map((post) => post.id)]);
       const staging = [...added, ...changed];
       if (staging.length === 0) return;

@@ -37,9 +37,9 @@ export class SqliteRunWriter implements RunWriter {
       id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
       ingested_at TEXT NOT NULL, source TEXT NOT NULL)`);
     db.exec('DELETE FROM temp.stage_posts');
-    const stored = `SELECT id, user_id AS userId, title, body, source FROM main."${options.tableName}"`;
-    this.#readStored = db.prepare(`${stored} WHERE id IN (SELECT value FROM json_each(?))`);
-    this.#readStoredRange = db.prepare(`${stored} WHERE id BETWEEN ? AND ?`);
+    const stored = `SELECT id, user_id, title, body, source FROM main."${options.tableName}"`;
+    this.#readStored = db.prepare(`${stored} WHERE id IN (SELECT value FROM json_each(?))`).raw();
+    this.#readStoredRange = db.prepare(`${stored} WHERE id BETWEEN ? AND ?`).raw();
     // A statement per post, bound rather than parsed from JSON: SQLite binds six values faster than it
     // extracts six fields from a JSON text, and the batch runs in one transaction of the temp database.
     this.#stage = db.prepare('INSERT OR REPLACE INTO temp.stage_posts (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)');
