@@ -16,7 +16,7 @@ export interface BenchOptions {
 }
 
 /**
- * The largest sizes the emulators finish in a default run of about 25 minutes on 2 cores. dynalite (a
+ * The largest sizes the emulators finish in a default run of about 16 minutes on 2 cores. dynalite (a
  * JavaScript DynamoDB) takes about 4 minutes per 1,000,000 records and repeat; FerretDB 1.24 on SQLite pushes
  * no filter but `_id` down, so the service's one find per batch of 1,000 ids scans the whole collection and a
  * run grows with the square of its size (10,000 records take about 5 s, 50,000 over 2 min). BENCH_SMALL_<STORE>
