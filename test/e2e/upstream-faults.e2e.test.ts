@@ -47,7 +47,8 @@ if (backend) {
       assert.equal(status.status, 'success');
       assert.equal(status.records_ingested, 30);
       assert.equal(upstream.requests.length, 3);
-      assert.equal(svc.logs.filter((l) => l.msg === 'upstream attempt failed; retrying').length, 2);
+      const retries = await svc.waitForLogs((l) => l.msg === 'upstream attempt failed; retrying', 2);
+      assert.equal(retries.length, 2);
     });
 
     it('when a run needed one retry for a 503, then GET /metrics counts the success and the retry by reason', async () => {
@@ -107,6 +108,7 @@ if (backend) {
       assert.equal(failed.records_ingested, 30);
       assert.equal((await svc.get<{ count: number }>('/posts?limit=100')).body.count, 30);
       assert.equal((await svc.get<{ title: string }>('/posts/1')).body.title, 'title 1');
+      await svc.waitForLogs((l) => typeof l.msg === 'string' && l.msg.startsWith('run failed'), 1);
       const text = svc.logs.map((l) => JSON.stringify(l)).join('\n');
       assert.doesNotMatch(text, /\n\s+at |\/work\/|node_modules/, 'no stack traces or paths in logs');
     });
@@ -125,7 +127,7 @@ if (backend) {
       assert.equal(status.status, 'success');
       assert.equal(status.records_ingested, 5);
       assert.equal(status.records_rejected, 4);
-      const reasons = svc.logs.filter((l) => l.msg === 'record rejected').map((l) => String(l.reason));
+      const reasons = (await svc.waitForLogs((l) => l.msg === 'record rejected', 4)).map((l) => String(l.reason));
       assert.equal(reasons.length, 4);
       assert.match(reasons[0] ?? '', /^id must be an integer/);
       assert.match(reasons[1] ?? '', /^title must be a string/);

@@ -15,6 +15,11 @@ export interface ServiceProcess {
   post<T = unknown>(path: string): Promise<{ status: number; body: T; headers: Headers }>;
   /** Polls `path` until `accept` holds for its JSON body, or fails after timeoutMs. */
   waitFor<T = unknown>(path: string, accept: (body: T) => boolean, timeoutMs?: number): Promise<T>;
+  /**
+   * Resolves with the log lines matching `wanted` once there are at least `count` of them. The service writes
+   * its log asynchronously, so a line can arrive after the HTTP answer that reports what it logged.
+   */
+  waitForLogs(wanted: (line: Record<string, unknown>) => boolean, count: number, timeoutMs?: number): Promise<Record<string, unknown>[]>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   readonly exited: Promise<number | null>;
@@ -71,12 +76,21 @@ export async function startService(env: Record<string, string>): Promise<Service
     }
     throw new Error(`timed out waiting on ${path}; last answer ${JSON.stringify(last)}; stderr ${stderr.join(' | ')}`);
   };
+  const waitForLogs = async (wanted: (line: Record<string, unknown>) => boolean, count: number, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = logs.filter(wanted);
+      if (found.length >= count) return found;
+      if (Date.now() >= deadline) throw new Error(`timed out waiting for ${count} log lines; found ${found.length}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null) child.kill(signal);
     return exited;
   };
 
-  const service: ServiceProcess = { url, child, logs, stderr, get, post, waitFor, stop, exited };
+  const service: ServiceProcess = { url, child, logs, stderr, get, post, waitFor, waitForLogs, stop, exited };
   await waitFor('/health', () => true);
   return service;
 }
