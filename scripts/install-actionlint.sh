@@ -6,13 +6,11 @@ set -euo pipefail
 version=v1.7.12
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/.tools/bin/actionlint"
-# The output is read whole before it is searched: `--version | grep -q` or `| head` would close the pipe
-# early, and under pipefail the SIGPIPE that kills the writer fails the script.
-if [ -x "$dest" ] && [[ "$("$dest" --version 2>/dev/null)" == *"${version#v}"* ]]; then
+source "$root/scripts/tool-version.sh"
+if tool_has_version "$dest" "${version#v}"; then
   exit 0
 fi
 command -v go >/dev/null || { echo "install-actionlint: Go is required to build actionlint" >&2; exit 1; }
 mkdir -p "$(dirname "$dest")"
 GOBIN="$(dirname "$dest")" CGO_ENABLED=0 go install -trimpath "github.com/rhysd/actionlint/cmd/actionlint@${version}"
-installed=$("$dest" --version)
-echo "${installed%%$'\n'*}"
+print_tool_version "$dest"

@@ -7,9 +7,8 @@ set -euo pipefail
 version=v1.24.2
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest="$root/.tools/bin/ferretdb"
-# The output is read whole before it is searched: `--version | grep -q` or `| head` would close the pipe
-# early, and under pipefail the SIGPIPE that kills the writer fails the script.
-if [ -x "$dest" ] && [[ "$("$dest" --version 2>/dev/null)" == *"${version}"* ]]; then
+source "$root/scripts/tool-version.sh"
+if tool_has_version "$dest" "${version}"; then
   exit 0
 fi
 command -v go >/dev/null || { echo "install-ferretdb: Go is required to build FerretDB" >&2; exit 1; }
@@ -21,5 +20,4 @@ chmod -R u+w "$work"
 echo "$version" > "$work/build/version/version.txt"
 mkdir -p "$(dirname "$dest")"
 (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$dest" ./cmd/ferretdb)
-installed=$("$dest" --version)
-echo "${installed%%$'\n'*}"
+print_tool_version "$dest"

@@ -15,9 +15,7 @@ export interface Metrics {
   readonly upstreamRetries: Counter<'reason'>;
   /** Unix seconds, the Prometheus convention: alert on `time() - ingestion_last_success_timestamp_seconds`. */
   readonly lastSuccess: Gauge;
-  readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
-  readonly httpDuration: Histogram<'method' | 'route'>;
-  /** Counts and times one answered request; the hot path's way to update the two series above. */
+  /** Counts and times one answered request: http_requests_total and http_request_duration_seconds. */
   readonly observeRequest: (method: string, route: string, statusCode: number, seconds: number) => void;
 }
 
@@ -68,8 +66,6 @@ export function createMetrics(): Metrics {
     }),
     upstreamRetries: new Counter({ name: 'ingestion_upstream_retries_total', help: 'Upstream attempts retried, by reason.', labelNames: ['reason'], registers }),
     lastSuccess: new Gauge({ name: 'ingestion_last_success_timestamp_seconds', help: 'When the last successful run finished, in Unix seconds.', registers }),
-    httpRequests,
-    httpDuration,
     observeRequest,
   };
 }

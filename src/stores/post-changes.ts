@@ -37,3 +37,13 @@ export function batchChanges(posts: readonly Post[], stored: readonly StoredCont
   }
   return changes;
 }
+
+/**
+ * What a store that stages a run (SQLite, PostgreSQL) does with a batch: stage the new and changed posts, and
+ * unstage the ids of the unchanged ones if earlier batches of the attempt staged anything, so that a later
+ * unchanged copy of an id drops an earlier staged change and the stored post stays as it is.
+ */
+export function stagingPlan(batch: readonly Post[], stored: readonly StoredContent[], stagedBefore: boolean): { stage: Post[]; unstage: number[] } {
+  const { added, changed, unchanged } = batchChanges(batch, stored);
+  return { stage: [...added, ...changed], unstage: stagedBefore ? unchanged.map((post) => post.id) : [] };
+}

@@ -61,29 +61,27 @@ export async function startService(env: Record<string, string>): Promise<Service
   const get = <T>(path: string) => call<T>('GET', path);
   const post = <T>(path: string) => call<T>('POST', path);
   const waitFor = async <T>(path: string, accept: (body: T) => boolean, timeoutMs = 20_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
     let last: unknown;
-    while (Date.now() < deadline) {
+    const found = await pollUntil(timeoutMs, 50, async () => {
       if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${stderr.join(' | ')}`);
       try {
         const { status, body } = await get<T>(path);
         last = body;
-        if (status === 200 && accept(body)) return body;
+        return status === 200 && accept(body) ? { body } : undefined;
       } catch {
-        // not listening yet
+        return undefined; // not listening yet
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    });
+    if (found) return found.body;
     throw new Error(`timed out waiting on ${path}; last answer ${JSON.stringify(last)}; stderr ${stderr.join(' | ')}`);
   };
   const waitForLogs = async (wanted: (line: Record<string, unknown>) => boolean, count: number, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = logs.filter(wanted);
-      if (found.length >= count) return found;
-      if (Date.now() >= deadline) throw new Error(`timed out waiting for ${count} log lines; found ${found.length}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const found = await pollUntil(timeoutMs, 20, async () => {
+      const lines = logs.filter(wanted);
+      return lines.length >= count ? lines : undefined;
+    });
+    if (found) return found;
+    throw new Error(`timed out waiting for ${count} log lines; found ${logs.filter(wanted).length}`);
   };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null) child.kill(signal);
@@ -93,4 +91,15 @@ export async function startService(env: Record<string, string>): Promise<Service
   const service: ServiceProcess = { url, child, logs, stderr, get, post, waitFor, waitForLogs, stop, exited };
   await waitFor('/health', () => true);
   return service;
+}
+
+/** Calls `attempt` every `everyMs` until it returns something, or returns undefined after `timeoutMs`. */
+async function pollUntil<T>(timeoutMs: number, everyMs: number, attempt: () => Promise<T | undefined>): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const result = await attempt();
+    if (result !== undefined) return result;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return undefined;
 }

@@ -6,7 +6,7 @@ import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
 import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
 import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
 import type { MongoDbTransactions } from './mongodb-transactions.js';
-import { plannedWrites, STORED_CONTENT_PROJECTION, storedContent } from './mongodb-upserts.js';
+import { plannedWrites, readStoredContent } from './mongodb-upserts.js';
 
 /**
  * Writes a run without a transaction around its records (see docs/mongodb.md for why, even on a replica set):
@@ -34,11 +34,8 @@ export class MongoDbRunWriter implements RunWriter {
     let pending = lastOccurrences(posts);
     for (let attempt = 1; pending.length > 0; attempt++) {
       const ids = pending.map((post) => post.id);
-      const { records } = this.#collections;
-      const stored = await callMongo('read posts', () =>
-        records.find<Pick<Post, 'id' | 'userId' | 'title' | 'body' | 'source'>>({ id: { $in: ids } }, { projection: STORED_CONTENT_PROJECTION }).toArray(),
-      );
-      const { operations, posts: planned } = plannedWrites(pending, stored.map(storedContent));
+      const stored = await callMongo('read posts', () => readStoredContent(this.#collections.records, ids));
+      const { operations, posts: planned } = plannedWrites(pending, stored);
       if (operations.length === 0) return;
       const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));
       this.#changed += outcome.changed;

@@ -1,13 +1,16 @@
-import type { AnyBulkWriteOperation, Document } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Document } from 'mongodb';
 import { batchChanges, CONTENT_FIELDS, type StoredContent } from '../post-changes.js';
 import type { Post } from '../store.js';
 
-/** The projection that reads what `storedContent` needs. */
-export const STORED_CONTENT_PROJECTION: Readonly<Record<string, 0 | 1>> = { _id: 0, id: 1, userId: 1, title: 1, body: 1, source: 1 };
+/** The fields of a stored document that the comparison reads; MongoDB's own `_id` is left out. */
+const STORED_CONTENT_PROJECTION = { _id: 0, id: 1, userId: 1, title: 1, body: 1, source: 1 } as const;
 
-/** A stored document, read with STORED_CONTENT_PROJECTION, as the row `batchChanges` compares. */
-export function storedContent(doc: Pick<Post, 'id' | 'userId' | 'title' | 'body' | 'source'>): StoredContent {
-  return [doc.id, doc.userId, doc.title, doc.body, doc.source];
+/** The stored copies of `ids`, in one find, as the rows `batchChanges` compares. */
+export async function readStoredContent(records: Collection<Document>, ids: readonly number[]): Promise<StoredContent[]> {
+  const docs = await records
+    .find<Pick<Post, 'id' | (typeof CONTENT_FIELDS)[number]>>({ id: { $in: [...ids] } }, { projection: STORED_CONTENT_PROJECTION })
+    .toArray();
+  return docs.map((doc) => [doc.id, doc.userId, doc.title, doc.body, doc.source]);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { lastOccurrences } from '../last-occurrences.js';
-import { batchChanges, type StoredContent } from '../post-changes.js';
+import { stagingPlan, type StoredContent } from '../post-changes.js';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
 import { guard } from './postgres-errors.js';
@@ -21,7 +21,7 @@ const STAGE_BATCH = `INSERT INTO ${STAGE} (id, user_id, title, body, ingested_at
   ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, title = excluded.title, body = excluded.body,
     ingested_at = excluded.ingested_at, source = excluded.source`;
 
-/** Unchanged posts drop what earlier batches staged for their ids, so an unchanged last copy wins. */
+/** The ids of a batch's unchanged posts lose what earlier batches staged for them (see stagingPlan). */
 const UNSTAGE_BATCH = `DELETE FROM ${STAGE} WHERE id = ANY($1::integer[])`;
 
 /**
@@ -85,19 +85,18 @@ export class PostgresRunWriter implements RunWriter {
     const batch = lastOccurrences(posts);
     await guard('stage posts', async () => {
       const stored = await this.#client.queryRows<StoredContent>(this.#readStored, [batch.map((post) => post.id)]);
-      const { added, changed, unchanged } = batchChanges(batch, stored);
-      if (this.#staged > 0 && unchanged.length > 0) await this.#client.query(UNSTAGE_BATCH, [unchanged.map((post) => post.id)]);
-      const staging = [...added, ...changed];
-      if (staging.length === 0) return;
+      const { stage, unstage } = stagingPlan(batch, stored, this.#staged > 0);
+      if (unstage.length > 0) await this.#client.query(UNSTAGE_BATCH, [unstage]);
+      if (stage.length === 0) return;
       await this.#client.query(STAGE_BATCH, [
-        staging.map((p) => p.id),
-        staging.map((p) => p.userId),
-        staging.map((p) => p.title),
-        staging.map((p) => p.body),
-        staging.map((p) => p.ingested_at),
-        staging.map((p) => p.source),
+        stage.map((p) => p.id),
+        stage.map((p) => p.userId),
+        stage.map((p) => p.title),
+        stage.map((p) => p.body),
+        stage.map((p) => p.ingested_at),
+        stage.map((p) => p.source),
       ]);
-      this.#staged += staging.length;
+      this.#staged += stage.length;
     });
   }
 

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import { batchChanges, type StoredContent } from '../post-changes.js';
+import { stagingPlan, type StoredContent } from '../post-changes.js';
 import { guard } from './sqlite-store.js';
 
 /**
@@ -54,15 +54,13 @@ export class SqliteRunWriter implements RunWriter {
     if (posts.length === 0) return;
     const batch = lastOccurrences(posts);
     guard('stage posts', () => {
-      const { added, changed, unchanged } = batchChanges(batch, this.#storedCopies(batch));
-      if (added.length + changed.length === 0 && this.#staged === 0) return;
+      const { stage, unstage } = stagingPlan(batch, this.#storedCopies(batch), this.#staged > 0);
+      if (stage.length === 0 && unstage.length === 0) return;
       this.#db.transaction(() => {
-        if (this.#staged > 0) for (const post of unchanged) this.#unstage.run(post.id);
-        for (const group of [added, changed]) {
-          for (const post of group) this.#stage.run(post.id, post.userId, post.title, post.body, post.ingested_at, post.source);
-          this.#staged += group.length;
-        }
+        for (const id of unstage) this.#unstage.run(id);
+        for (const post of stage) this.#stage.run(post.id, post.userId, post.title, post.body, post.ingested_at, post.source);
       })();
+      this.#staged += stage.length;
     });
   }
 
