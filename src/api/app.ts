@@ -9,6 +9,7 @@ import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
 import { registerProtection, type ProtectionOptions } from './protection.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { ingestRoutes } from './routes/ingest-routes.js';
@@ -43,6 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     // One line per request (below) instead of Fastify's two: logging is most of a request's cost.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: 64 * 1024,
     frameworkErrors: answerRouterError,
     clientErrorHandler: answerClientError,
