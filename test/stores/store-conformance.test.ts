@@ -232,7 +232,8 @@ for (const backend of selectedBackends()) {
 
     it('when text is unicode or large, then it comes back byte for byte', async () => {
       const store = await newStore();
-      const unicode = 'Zoë 😀 漢字 ﷽ e\u0301 \u200d👩‍👩‍👧 "quotes" \\ back\\slash \n\t \u2028';
+      // Also what a bulk text format must escape: tab, newline, carriage return, and a backslash before a letter.
+      const unicode = 'Zoë 😀 漢字 ﷽ e\u0301 \u200d👩‍👩‍👧 "quotes" \\ back\\slash \n\t \u2028 \r\n a\\nb \\t end\\';
       const large = 'λ'.repeat(200_000) + unicode;
       await ingest(store, 'r1', at(1), [post(1, { title: unicode, body: large })]);
       const found = await store.getPost(1);

@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import { StoreUnavailableError } from '../../errors.js';
 
 /** The one method the helpers below need, so a pooled client and a RunClient both qualify. */
@@ -68,6 +71,14 @@ export class RunClient implements Queryable {
   async queryRows<R extends readonly unknown[]>(text: string, values?: unknown[]): Promise<R[]> {
     const result = await this.#watched(() => this.#client.query<unknown[]>({ text, values, rowMode: 'array' }));
     return result.rows as unknown as R[];
+  }
+
+  /**
+   * Runs one `COPY ... FROM STDIN` that reads `data` (COPY text format, whole lines), through pg-copy-streams:
+   * PostgreSQL's bulk path, which parses no statement parameters and plans nothing per row.
+   */
+  async copyFrom(text: string, data: string): Promise<void> {
+    await this.#watched(() => pipeline(Readable.from([data]), this.#client.query(copyFromStdin(text))));
   }
 
   /** Runs a query on the held client, remembering a failure so the client is destroyed, not reused. */

@@ -15,6 +15,11 @@ export async function guard<T>(operation: string, fn: () => Promise<T>): Promise
   }
 }
 
+/** A duplicate key: SQLSTATE 23505. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === '23505';
+}
+
 /**
  * SQLSTATE classes worth another attempt while connecting: connection exception (08), insufficient resources
  * (53: too many connections) and operator intervention (57: starting up, shutting down). Anything else the
