@@ -121,24 +121,64 @@ async function ingestAttempt(
   let rejected = 0;
   let batch: Post[] = [];
   let index = 0;
-  for await (const group of deps.fetchRecords(signal)) {
-    for (const raw of group) {
-      const result = validatePost(raw, stamp);
-      if (result.ok) {
-        valid += 1;
-        batch.push(result.post);
-        if (batch.length >= deps.batchSize) {
-          await writer.write(batch);
-          batch = [];
+  const writes = new WriteAhead(writer);
+  try {
+    for await (const group of deps.fetchRecords(signal)) {
+      for (const raw of group) {
+        const result = validatePost(raw, stamp);
+        if (result.ok) {
+          valid += 1;
+          batch.push(result.post);
+          if (batch.length >= deps.batchSize) {
+            await writes.write(batch);
+            batch = [];
+          }
+        } else {
+          rejected += 1;
+          if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
         }
-      } else {
-        rejected += 1;
-        if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
+        index += 1;
       }
-      index += 1;
     }
+    if (batch.length > 0) await writes.write(batch);
+    await writes.drain();
+  } finally {
+    // An attempt that failed is discarded or aborted next, which must not overlap a write still in flight.
+    await writes.settle();
   }
-  if (batch.length > 0) await writer.write(batch);
   if (rejected > REJECTIONS_LOGGED) log.warn({ rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');
   return { valid, rejected };
+}
+
+/**
+ * Keeps one batch's write in flight while the next batch is parsed and validated, so that a store on the
+ * other side of a connection (PostgreSQL, MongoDB, DynamoDB) works while this process parses: writes still
+ * reach the writer one at a time and in order. A write's failure surfaces at the next write or at drain().
+ */
+class WriteAhead {
+  readonly #writer: RunWriter;
+  #inFlight: Promise<void> | undefined;
+
+  constructor(writer: RunWriter) {
+    this.#writer = writer;
+  }
+
+  async write(batch: readonly Post[]): Promise<void> {
+    await this.drain();
+    const write = this.#writer.write(batch);
+    // Handled here until drain() awaits it, so a failure while the next batch parses is never unhandled.
+    write.catch(() => undefined);
+    this.#inFlight = write;
+  }
+
+  async drain(): Promise<void> {
+    const write = this.#inFlight;
+    this.#inFlight = undefined;
+    await write;
+  }
+
+  /** Waits for the write in flight to end, whatever its outcome; drain() or write() report a failure. */
+  async settle(): Promise<void> {
+    await this.#inFlight?.catch(() => undefined);
+  }
 }

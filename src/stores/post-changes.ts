@@ -39,7 +39,7 @@ export function batchChanges(posts: readonly Post[], stored: readonly StoredCont
 }
 
 /**
- * What a store that stages a run (SQLite, PostgreSQL) does with a batch: stage the new and changed posts, and
+ * What SQLite's run writer, which stages a run, does with a batch: stage the new and changed posts, and
  * unstage the ids of the unchanged ones if earlier batches of the attempt staged anything, so that a later
  * unchanged copy of an id drops an earlier staged change and the stored post stays as it is.
  */

@@ -1,0 +1,152 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { runIngestion, type IngestionDeps } from '../../src/ingest/run-ingestion.js';
+import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
+import { RUN_HISTORY_LIMIT, type Post, type RunWriter } from '../../src/stores/store.js';
+import { at } from '../support/store-fixtures.js';
+
+const SOURCE = 'placeholder_api';
+const BATCH = 100;
+const GROUP = 25;
+
+let tempDir: string;
+before(() => {
+  tempDir = mkdtempSync(join(tmpdir(), 'run-ingestion-test-'));
+});
+after(() => {
+  rmSync(tempDir, { recursive: true, force: true });
+});
+
+async function openStore(name: string): Promise<SqliteStore> {
+  const store = new SqliteStore({ path: join(tempDir, `${name}.db`), tableName: 'ingested_data', source: SOURCE, batchSize: BATCH, runHistoryLimit: RUN_HISTORY_LIMIT });
+  await store.init();
+  return store;
+}
+
+/**
+ * The upstream's records in groups, as the parser hands them on, each group in a later turn of the event loop
+ * as network chunks arrive; counts how many records were handed on so far.
+ */
+function source(count: number, title: string) {
+  const pulled = { records: 0 };
+  async function* fetchRecords(): AsyncIterable<readonly unknown[]> {
+    for (let id = 1; id <= count; id += GROUP) {
+      const group = Array.from({ length: Math.min(GROUP, count - id + 1) }, (_, i) => ({ userId: 1, id: id + i, title, body: 'b' }));
+      await new Promise((resolve) => setImmediate(resolve));
+      pulled.records += group.length;
+      yield group;
+    }
+  }
+  return { fetchRecords, pulled };
+}
+
+/**
+ * Puts a gate in front of the store's real run writer: each write waits until the test opens it (or fails it),
+ * and the test sees how many writes were called and how many were in flight at once.
+ */
+function gateWrites(store: SqliteStore) {
+  const gates: Array<{ open: () => void; fail: (error: Error) => void }> = [];
+  const seen = { calls: 0, inFlight: 0, mostInFlight: 0 };
+  let called: () => void = () => undefined;
+  const begin = store.beginRun.bind(store);
+  store.beginRun = async (run) => {
+    const writer = await begin(run);
+    const gated: RunWriter = {
+      write: async (posts: readonly Post[]) => {
+        seen.calls += 1;
+        seen.inFlight += 1;
+        seen.mostInFlight = Math.max(seen.mostInFlight, seen.inFlight);
+        try {
+          await new Promise<void>((resolve, reject) => {
+            gates.push({ open: resolve, fail: reject });
+            called();
+          });
+          await writer.write(posts);
+        } finally {
+          seen.inFlight -= 1;
+        }
+      },
+      discardAttempt: () => writer.discardAttempt(),
+      commit: (result) => writer.commit(result),
+      abort: (result) => writer.abort(result),
+    };
+    return gated;
+  };
+  const nextGate = async () => {
+    while (gates.length === 0) await new Promise<void>((resolve) => (called = resolve));
+    return gates.shift() as (typeof gates)[number];
+  };
+  return { seen, nextGate };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function deps(store: SqliteStore, fetchRecords: IngestionDeps['fetchRecords']): IngestionDeps {
+  return { store, fetchRecords, retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 }, batchSize: BATCH, source: SOURCE, logger: pino({ level: 'silent' }) };
+}
+
+describe('runIngestion writes while it parses', () => {
+  it('when a batch is being written, then the next batch is parsed meanwhile, but never written until the first is done', async () => {
+    const store = await openStore('ahead');
+    const { seen, nextGate } = gateWrites(store);
+    const { fetchRecords, pulled } = source(3 * BATCH, 'one');
+    const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+
+    const first = await nextGate();
+    await until(() => pulled.records >= 2 * BATCH, 'the second batch to be parsed while the first is written');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(seen.calls, 1, 'the second write waits for the first');
+    first.open();
+    (await nextGate()).open();
+    (await nextGate()).open();
+
+    assert.equal((await outcome).status, 'success');
+    assert.equal(seen.calls, 3);
+    assert.equal(seen.mostInFlight, 1);
+    assert.equal((await store.listPosts({ limit: 1000, offset: 0 })).length, 3 * BATCH);
+    await store.close();
+  });
+
+  it('when a write fails while the next batch is parsed, then the run fails on it and the last good run stays', async () => {
+    const store = await openStore('failing');
+    const good = await runIngestion(deps(store, source(BATCH, 'good').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+    assert.equal(good.status, 'success');
+
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { seen, nextGate } = gateWrites(store);
+      const { fetchRecords, pulled } = source(3 * BATCH, 'changed');
+      const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r2', startedAt: new Date(at(2)), signal: new AbortController().signal });
+      (await nextGate()).fail(new StoreUnavailableError('stage posts'));
+      await until(() => pulled.records >= 2 * BATCH, 'the second batch to be parsed');
+
+      const failed = await outcome;
+      assert.equal(failed.status, 'failed');
+      assert.match(failed.error ?? '', /the store is unavailable \(stage posts\)/);
+      assert.equal(seen.calls, 1, 'no write after the failed one');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    const posts = await store.listPosts({ limit: 1000, offset: 0 });
+    assert.deepEqual(new Set(posts.map((post) => post.title)), new Set(['good']));
+    const status = await store.getStatus();
+    assert.equal(status.status, 'failed');
+    assert.equal(status.last_successful_run, at(1));
+    await store.close();
+  });
+});
