@@ -381,17 +381,23 @@ describe('API when the store fails', () => {
 });
 
 describe('API request logging', () => {
-  /** A logger at `level` whose lines are parsed into `lines`. */
-  function capturingLogger(level: string, lines: Array<Record<string, unknown>>) {
-    return pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  /** Runs `fn` against an app on a fresh store whose logger, at `level`, parses its lines into the array given. */
+  async function withLoggedApp(level: string, fn: (app: FastifyInstance, lines: Array<Record<string, unknown>>) => Promise<void>) {
+    const lines: Array<Record<string, unknown>> = [];
+    const store = sqliteStore(`logging-${level}`);
+    await store.init();
+    const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const app = await buildApp({ store, logger, version: 'test' });
+    try {
+      await fn(app, lines);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   }
 
   it('when a request is refused, then its line at info carries the request id; an answered one logs nothing', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const store = sqliteStore('logging-info');
-    await store.init();
-    const app = await buildApp({ store, logger: capturingLogger('info', lines), version: 'test' });
-    try {
+    await withLoggedApp('info', async (app, lines) => {
       assert.equal((await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'ok-1' } })).statusCode, 200);
       assert.equal((await app.inject({ method: 'GET', url: '/posts/77', headers: { 'x-request-id': 'missing-1' } })).statusCode, 404);
       const requests = lines.filter((line) => line.msg === 'request');
@@ -399,25 +405,15 @@ describe('API request logging', () => {
         requests.map(({ reqId, level, url, statusCode }) => ({ reqId, level, url, statusCode })),
         [{ reqId: 'missing-1', level: 30, url: '/posts/77', statusCode: 404 }],
       );
-    } finally {
-      await app.close();
-      await store.close();
-    }
+    });
   });
 
   it('when LOG_LEVEL is debug, then each answered request logs one line with its own request id', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const store = sqliteStore('logging-debug');
-    await store.init();
-    const app = await buildApp({ store, logger: capturingLogger('debug', lines), version: 'test' });
-    try {
+    await withLoggedApp('debug', async (app, lines) => {
       await Promise.all(['a-1', 'b-2', 'c-3'].map((id) => app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': id } })));
       const requests = lines.filter((line) => line.msg === 'request');
       assert.deepEqual(requests.map((line) => line.reqId).sort(), ['a-1', 'b-2', 'c-3']);
       assert.ok(requests.every((line) => line.level === 20 && line.statusCode === 200));
-    } finally {
-      await app.close();
-      await store.close();
-    }
+    });
   });
 });
