@@ -38,12 +38,30 @@ export function batchChanges(posts: readonly Post[], stored: readonly StoredCont
   return changes;
 }
 
+/** The highest staged id of an attempt that has staged nothing yet. */
+export const NOTHING_STAGED = Number.NEGATIVE_INFINITY;
+
+export interface StagingPlan {
+  /** New posts to stage, and changed ones: the merge inserts the first and updates the second. */
+  readonly added: Post[];
+  readonly changed: Post[];
+  /** Ids to take out of the stage before staging: an earlier batch of the attempt may have staged them. */
+  readonly leaving: number[];
+  /** The highest id staged once this batch is. */
+  readonly highestStaged: number;
+}
+
 /**
- * What SQLite's run writer, which stages a run, does with a batch: stage the new and changed posts, and
- * unstage the ids of the unchanged ones if earlier batches of the attempt staged anything, so that a later
- * unchanged copy of an id drops an earlier staged change and the stored post stays as it is.
+ * What a store that stages a run (SQLite, PostgreSQL) does with a batch (one post per id), given the stored
+ * copies of its ids and the highest id the attempt has staged so far. Every id of the batch that may be in
+ * the stage leaves it first: a later copy replaces an earlier one, and a later unchanged copy drops an earlier
+ * staged change, so the stored post stays as it is. No id above the highest staged can be in the stage,
+ * which, from an upstream listing ids in order, is every id of every batch, and then nothing leaves.
  */
-export function stagingPlan(batch: readonly Post[], stored: readonly StoredContent[], stagedBefore: boolean): { stage: Post[]; unstage: number[] } {
-  const { added, changed, unchanged } = batchChanges(batch, stored);
-  return { stage: [...added, ...changed], unstage: stagedBefore ? unchanged.map((post) => post.id) : [] };
+export function stagingPlan(batch: readonly Post[], stored: readonly StoredContent[], highestStaged: number): StagingPlan {
+  const { added, changed } = batchChanges(batch, stored);
+  const leaving = batch.map((post) => post.id).filter((id) => id <= highestStaged);
+  let highest = highestStaged;
+  for (const posts of [added, changed]) for (const { id } of posts) if (id > highest) highest = id;
+  return { added, changed, leaving, highestStaged: highest };
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { lastOccurrences } from '../last-occurrences.js';
-import { batchChanges, type StoredContent } from '../post-changes.js';
+import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { copyText } from './copy-text.js';
 import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
@@ -17,11 +17,8 @@ const STAGE = 'pg_temp.ingestion_stage_posts';
  */
 const COPY_STAGE = `COPY ${STAGE} (id, user_id, title, body, ingested_at, source, is_new) FROM STDIN`;
 
-/** Ids leave the stage before a batch is copied in: see write(). */
+/** COPY only adds rows: ids that may be staged leave first (see stagingPlan). */
 const UNSTAGE_BATCH = `DELETE FROM ${STAGE} WHERE id = ANY($1::integer[])`;
-
-/** `#highestStaged` while the attempt has staged nothing. */
-const NONE_STAGED = Number.NEGATIVE_INFINITY;
 
 /**
  * Stages a run's changed posts in a TEMP table of one dedicated pooled connection, holding no lock on the
@@ -39,7 +36,7 @@ export class PostgresRunWriter implements RunWriter {
   readonly #run: RunStart;
   readonly #readStored: string;
   /** The highest id this attempt staged: no id above it can be in the stage. */
-  #highestStaged = NONE_STAGED;
+  #highestStaged = NOTHING_STAGED;
 
   private constructor(client: RunClient, pool: pg.Pool, options: StoreOptions, run: RunStart) {
     this.#client = client;
@@ -85,27 +82,23 @@ export class PostgresRunWriter implements RunWriter {
     const batch = lastOccurrences(posts);
     await guard('stage posts', async () => {
       const stored = await this.#client.queryRows<StoredContent>(this.#readStored, [batch.map((post) => post.id)]);
-      const { added, changed } = batchChanges(batch, stored);
-      // COPY only adds rows, and the stage holds one per id: an id an earlier batch staged leaves first, whether
-      // it is staged again now (the last copy wins) or came back unchanged. Ids above the highest staged cannot
-      // be there, which, from an upstream that lists ids in order, is every id of every batch.
-      const leaving = batch.map((post) => post.id).filter((id) => id <= this.#highestStaged);
+      const { added, changed, leaving, highestStaged } = stagingPlan(batch, stored, this.#highestStaged);
       if (leaving.length > 0) await this.#client.query(UNSTAGE_BATCH, [leaving]);
       if (added.length + changed.length === 0) return;
       let lines = '';
       for (const [posts, isNew] of [[added, 't'], [changed, 'f']] as const) {
         for (const post of posts) {
           lines += `${post.id}\t${post.userId}\t${copyText(post.title)}\t${copyText(post.body)}\t${copyText(post.ingested_at)}\t${copyText(post.source)}\t${isNew}\n`;
-          if (post.id > this.#highestStaged) this.#highestStaged = post.id;
         }
       }
       await this.#client.copyFrom(COPY_STAGE, lines);
+      this.#highestStaged = highestStaged;
     });
   }
 
   async discardAttempt(): Promise<void> {
     await guard('discard attempt', () => this.#client.query(`TRUNCATE ${STAGE}`));
-    this.#highestStaged = NONE_STAGED;
+    this.#highestStaged = NOTHING_STAGED;
   }
 
   async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {

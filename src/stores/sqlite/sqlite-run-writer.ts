@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import { stagingPlan, type StoredContent } from '../post-changes.js';
+import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import { guard } from './sqlite-store.js';
 
 /**
@@ -25,8 +25,8 @@ export class SqliteRunWriter implements RunWriter {
   readonly #unstage: Database.Statement;
   /** Tells the store that its tables changed, once the run commits or aborts. */
   readonly #onWrite: () => void;
-  /** Posts staged by this attempt so far; while none are, there is nothing to unstage. */
-  #staged = 0;
+  /** The highest id this attempt staged: no id above it can be in the stage. */
+  #highestStaged = NOTHING_STAGED;
 
   constructor(db: Database.Database, options: StoreOptions, run: RunStart, onWrite: () => void) {
     this.#db = db;
@@ -42,7 +42,7 @@ export class SqliteRunWriter implements RunWriter {
     this.#readStoredRange = db.prepare(`${stored} WHERE id BETWEEN ? AND ?`).raw();
     // A statement per post, bound rather than parsed from JSON: SQLite binds six values faster than it
     // extracts six fields from a JSON text, and the batch runs in one transaction of the temp database.
-    this.#stage = db.prepare('INSERT OR REPLACE INTO temp.stage_posts (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)');
+    this.#stage = db.prepare('INSERT INTO temp.stage_posts (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)');
     this.#unstage = db.prepare('DELETE FROM temp.stage_posts WHERE id = ?');
   }
 
@@ -54,13 +54,15 @@ export class SqliteRunWriter implements RunWriter {
     if (posts.length === 0) return;
     const batch = lastOccurrences(posts);
     guard('stage posts', () => {
-      const { stage, unstage } = stagingPlan(batch, this.#storedCopies(batch), this.#staged > 0);
-      if (stage.length === 0 && unstage.length === 0) return;
+      const { added, changed, leaving, highestStaged } = stagingPlan(batch, this.#storedCopies(batch), this.#highestStaged);
+      if (added.length + changed.length + leaving.length === 0) return;
       this.#db.transaction(() => {
-        for (const id of unstage) this.#unstage.run(id);
-        for (const post of stage) this.#stage.run(post.id, post.userId, post.title, post.body, post.ingested_at, post.source);
+        for (const id of leaving) this.#unstage.run(id);
+        for (const posts of [added, changed]) {
+          for (const post of posts) this.#stage.run(post.id, post.userId, post.title, post.body, post.ingested_at, post.source);
+        }
       })();
-      this.#staged += stage.length;
+      this.#highestStaged = highestStaged;
     });
   }
 
@@ -81,7 +83,7 @@ export class SqliteRunWriter implements RunWriter {
 
   async discardAttempt(): Promise<void> {
     guard('discard attempt', () => this.#db.exec('DELETE FROM temp.stage_posts'));
-    this.#staged = 0;
+    this.#highestStaged = NOTHING_STAGED;
   }
 
   async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
@@ -159,4 +161,3 @@ export class SqliteRunWriter implements RunWriter {
       .run(source, source, runHistoryLimit);
   }
 }
-
