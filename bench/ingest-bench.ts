@@ -107,7 +107,7 @@ export interface IngestRun {
    * transform, upsert and status, end to end.
    */
   readonly endToEndMs: number;
-  /** The run's `duration_ms` in /runs, for comparison: the service stamps `finished_at` before its commit. */
+  /** The run's `duration_ms` in /runs, for comparison: the store stamps `finished_at` once it merged the records. */
   readonly reportedMs: number;
   readonly recordsIngested: number;
   readonly recordsChanged: number | null;

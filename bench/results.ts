@@ -45,7 +45,7 @@ export interface ThroughputRow {
   readonly records: number;
   /** Records per second, end to end. */
   readonly service: Summary;
-  /** The same runs' duration_ms from /runs, which ends before the commit. */
+  /** The same runs' duration_ms from /runs, which ends once the commit merged the records. */
   readonly reportedMs: Summary;
   readonly endToEndMs: Summary;
   readonly rawPath: string;

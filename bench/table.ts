@@ -71,7 +71,7 @@ export function renderMarkdown(report: BenchReport): string {
   out.push(
     '',
     'End to end is from the run\'s `started_at` to the service logging "run succeeded", after the commit. The ' +
-      "run's own `duration_ms` (in `/runs` and `/status`) stops before the commit; at the large size it was " +
+      "run's own `duration_ms` (in `/runs` and `/status`) ends once its records are merged, inside the commit; at the large size it was " +
       report.throughput
         .filter((row) => row.size === 'large')
         .map((row) => `${percent(row.reportedMs.median / row.endToEndMs.median)} of it on ${row.store}`)

@@ -80,8 +80,11 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       },
     );
     signal.throwIfAborted();
-    const finishedAt = now().toISOString();
-    const { recordsChanged } = await writer.commit({ finishedAt, recordsIngested: ingested, recordsRejected: rejected });
+    const { recordsChanged, finishedAt } = await writer.commit({
+      finishedAt: () => now().toISOString(),
+      recordsIngested: ingested,
+      recordsRejected: rejected,
+    });
     log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: Date.parse(finishedAt) - Date.parse(startedAt) }, 'run succeeded');
     if (metrics) {
       metrics.runs.inc({ outcome: 'success' });

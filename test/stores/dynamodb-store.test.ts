@@ -89,7 +89,7 @@ function tableNameOf(store: Store): string {
 async function ingest(store: Store, runId: string, startedAt: string, posts: readonly Post[], batchSize = 100) {
   const writer = await store.beginRun({ runId, startedAt });
   for (let i = 0; i < posts.length; i += batchSize) await writer.write(posts.slice(i, i + batchSize).map((p) => ({ ...p, ingested_at: startedAt })));
-  return writer.commit({ finishedAt: at(59), recordsIngested: posts.length, recordsRejected: 0 });
+  return writer.commit({ finishedAt: () => at(59), recordsIngested: posts.length, recordsRejected: 0 });
 }
 
 const excluded = !selectedBackends().some((backend) => backend.name === 'dynamodb');
@@ -281,7 +281,7 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       const older = await store.beginRun({ runId: 'older', startedAt: at(10) });
       const newer = await store.beginRun({ runId: 'newer', startedAt: at(20) });
       await newer.abort({ finishedAt: at(21), error: 'upstream answered HTTP 500', recordsRejected: 0 });
-      await older.commit({ finishedAt: at(30), recordsIngested: 1, recordsRejected: 0 });
+      await older.commit({ finishedAt: () => at(30), recordsIngested: 1, recordsRejected: 0 });
       const status = await store.getStatus();
       assert.equal(status.last_successful_run, at(10));
       assert.equal(status.last_attempt, at(20));
@@ -294,7 +294,7 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
     it('when a run begins with a replica and the next without, then the run items keep theirs and the status forgets it', async () => {
       const store = newStore();
       await store.init();
-      await (await store.beginRun({ runId: 'r1', startedAt: at(1), replica: 'pod-a' })).commit({ finishedAt: at(2), recordsIngested: 0, recordsRejected: 0 });
+      await (await store.beginRun({ runId: 'r1', startedAt: at(1), replica: 'pod-a' })).commit({ finishedAt: () => at(2), recordsIngested: 0, recordsRejected: 0 });
       assert.equal((await store.getStatus()).last_run_replica, 'pod-a');
       await store.beginRun({ runId: 'r2', startedAt: at(3) });
       const { Item } = await admin.send(new GetItemCommand({ TableName: `${tableNameOf(store)}_status`, Key: { source: { S: SOURCE } }, ConsistentRead: true }));

@@ -86,9 +86,9 @@ describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mo
     const store = newStore();
     await store.init();
     const posts = Array.from({ length: 30 }, (_, i) => post(i + 1));
-    assert.deepEqual(await ingest(store, 'r1', at(1), posts), { recordsChanged: 30 });
+    assert.equal((await ingest(store, 'r1', at(1), posts)).recordsChanged, 30);
     const first = await store.listPosts({ limit: 100, offset: 0 });
-    assert.deepEqual(await ingest(store, 'r2', at(2), posts), { recordsChanged: 0 });
+    assert.equal((await ingest(store, 'r2', at(2), posts)).recordsChanged, 0);
     assert.deepEqual(await store.listPosts({ limit: 100, offset: 0 }), first);
     assert.equal((await store.listRuns(1))[0]?.records_changed, 0);
   });

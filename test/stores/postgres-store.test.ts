@@ -87,7 +87,7 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     for (const call of [store.ping(), store.listPosts({ limit: 10, offset: 0 }), store.getPost(1), store.getStatus(), store.listRuns(5)]) {
       assert.ok(isUnavailable(await rejection(call)));
     }
-    assert.ok(isUnavailable(await rejection(writer.commit({ finishedAt: at(3), recordsIngested: 1, recordsRejected: 0 }))));
+    assert.ok(isUnavailable(await rejection(writer.commit({ finishedAt: () => at(3), recordsIngested: 1, recordsRejected: 0 }))));
     // Recording the failure needs the database too; the run row stays `running` until recoverInterruptedRuns.
     assert.ok(isUnavailable(await rejection(writer.abort({ finishedAt: at(3), error: 'store unavailable', recordsRejected: 0 }))));
     assert.ok(isUnavailable(await rejection(store.beginRun({ runId: 'r2b', startedAt: at(3) }))));
@@ -169,7 +169,7 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     const observer = await directClient();
     await blocker.query('BEGIN');
     await blocker.query(`SELECT 1 FROM "${tableName}_status" WHERE source = $1 FOR UPDATE`, [SOURCE]);
-    const commit = rejection(writer.commit({ finishedAt: at(6), recordsIngested: 2, recordsRejected: 0 }));
+    const commit = rejection(writer.commit({ finishedAt: () => at(6), recordsIngested: 2, recordsRejected: 0 }));
     await waitFor(async () => {
       const { rows } = await observer.query<{ n: number }>(
         `SELECT count(*)::integer AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,

@@ -131,7 +131,8 @@ for (const backend of selectedBackends()) {
 
     it('when a run succeeds and a later one fails, then status and history tell both truthfully', async () => {
       const store = await newStore();
-      await ingest(store, 'r1', at(1), [post(1), post(2), post(3)]);
+      const committed = await ingest(store, 'r1', at(1), [post(1), post(2), post(3)]);
+      assert.deepEqual(committed, { recordsChanged: 3, finishedAt: '2026-01-01T00:00:02.500Z' });
       assert.deepEqual(await store.getStatus(), {
         last_successful_run: at(1),
         last_attempt: at(1),
@@ -162,6 +163,7 @@ for (const backend of selectedBackends()) {
       assert.equal(runs[0]?.finished_at, at(12));
       assert.equal(runs[1]?.records_ingested, 3);
       assert.equal(runs[1]?.records_rejected, 2);
+      assert.equal(runs[1]?.finished_at, committed.finishedAt);
       assert.equal(runs[1]?.duration_ms, 1500);
       assert.equal(runs[1]?.source, SOURCE);
       assert.deepEqual(runs.map((r) => r.replica), ['pod-b', null]);
@@ -186,7 +188,7 @@ for (const backend of selectedBackends()) {
       await writer.write([post(7, { ingested_at: at(1), title: 'from the broken attempt' })]);
       await writer.discardAttempt();
       await writer.write([post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
-      await writer.commit({ finishedAt: at(2), recordsIngested: 2, recordsRejected: 0 });
+      await writer.commit({ finishedAt: () => at(2), recordsIngested: 2, recordsRejected: 0 });
       assert.deepEqual(await allPosts(store), [post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
     });
 
@@ -218,8 +220,8 @@ for (const backend of selectedBackends()) {
         (async () => { for (let i = 0; i < 300; i += 50) await wa.write(older.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(1) }))); })(),
         (async () => { for (let i = 0; i < 300; i += 50) await wb.write(newer.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(2) }))); })(),
       ]);
-      await wb.commit({ finishedAt: at(3), recordsIngested: 300, recordsRejected: 0 });
-      await wa.commit({ finishedAt: at(4), recordsIngested: 300, recordsRejected: 0 });
+      await wb.commit({ finishedAt: () => at(3), recordsIngested: 300, recordsRejected: 0 });
+      await wa.commit({ finishedAt: () => at(4), recordsIngested: 300, recordsRejected: 0 });
       const stored = await a.listPosts({ limit: 1000, offset: 0 });
       assert.equal(stored.length, 400);
       assert.equal(new Set(stored.map((p) => p.id)).size, 400);

@@ -22,7 +22,7 @@ export async function ingestRun(store: Store, runId: string, startedAt: string, 
   const writer = await store.beginRun({ runId, startedAt });
   const stamped = posts.map((p) => ({ ...p, ingested_at: startedAt }));
   for (let i = 0; i < stamped.length; i += batchSize) await writer.write(stamped.slice(i, i + batchSize));
-  return writer.commit({ finishedAt: new Date(Date.parse(startedAt) + durationMs).toISOString(), recordsIngested: posts.length, recordsRejected });
+  return writer.commit({ finishedAt: () => new Date(Date.parse(startedAt) + durationMs).toISOString(), recordsIngested: posts.length, recordsRejected });
 }
 
 /** Everything a log line or a response could show of an error: message, stack, and the same for each cause. */

@@ -238,7 +238,7 @@ describe('API on a SQLite store seeded by a real run', () => {
     const writer = await store.beginRun({ runId: 'run-1', startedAt: STARTED_AT });
     await writer.write(posts.slice(0, 10));
     await writer.write(posts.slice(10));
-    await writer.commit({ finishedAt: '2024-05-01T12:00:01.500Z', recordsIngested: posts.length, recordsRejected: 2 });
+    await writer.commit({ finishedAt: () => '2024-05-01T12:00:01.500Z', recordsIngested: posts.length, recordsRejected: 2 });
     app = await buildApp({ store, logger, version: 'test' });
   });
 

@@ -45,6 +45,21 @@ function source(count: number, title: string) {
   return { fetchRecords, pulled };
 }
 
+/** Puts the test's own code in front of some methods of the store's real run writer. */
+function interceptWriter(store: SqliteStore, intercept: (writer: RunWriter) => Partial<RunWriter>): void {
+  const begin = store.beginRun.bind(store);
+  store.beginRun = async (run) => {
+    const writer = await begin(run);
+    return {
+      write: (posts) => writer.write(posts),
+      discardAttempt: () => writer.discardAttempt(),
+      commit: (result) => writer.commit(result),
+      abort: (result) => writer.abort(result),
+      ...intercept(writer),
+    };
+  };
+}
+
 /**
  * Puts a gate in front of the store's real run writer: each write waits until the test opens it (or fails it),
  * and the test sees how many writes were called and how many were in flight at once.
@@ -53,30 +68,22 @@ function gateWrites(store: SqliteStore) {
   const gates: Array<{ open: () => void; fail: (error: Error) => void }> = [];
   const seen = { calls: 0, inFlight: 0, mostInFlight: 0 };
   let called: () => void = () => undefined;
-  const begin = store.beginRun.bind(store);
-  store.beginRun = async (run) => {
-    const writer = await begin(run);
-    const gated: RunWriter = {
-      write: async (posts: readonly Post[]) => {
-        seen.calls += 1;
-        seen.inFlight += 1;
-        seen.mostInFlight = Math.max(seen.mostInFlight, seen.inFlight);
-        try {
-          await new Promise<void>((resolve, reject) => {
-            gates.push({ open: resolve, fail: reject });
-            called();
-          });
-          await writer.write(posts);
-        } finally {
-          seen.inFlight -= 1;
-        }
-      },
-      discardAttempt: () => writer.discardAttempt(),
-      commit: (result) => writer.commit(result),
-      abort: (result) => writer.abort(result),
-    };
-    return gated;
-  };
+  interceptWriter(store, (writer) => ({
+    write: async (posts: readonly Post[]) => {
+      seen.calls += 1;
+      seen.inFlight += 1;
+      seen.mostInFlight = Math.max(seen.mostInFlight, seen.inFlight);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          gates.push({ open: resolve, fail: reject });
+          called();
+        });
+        await writer.write(posts);
+      } finally {
+        seen.inFlight -= 1;
+      }
+    },
+  }));
   const nextGate = async () => {
     while (gates.length === 0) await new Promise<void>((resolve) => (called = resolve));
     return gates.shift() as (typeof gates)[number];
@@ -147,6 +154,29 @@ describe('runIngestion writes while it parses', () => {
     const status = await store.getStatus();
     assert.equal(status.status, 'failed');
     assert.equal(status.last_successful_run, at(1));
+    await store.close();
+  });
+});
+
+describe('runIngestion times the whole run', () => {
+  it('when the commit takes time, then finished_at and duration_ms include it', async () => {
+    const store = await openStore('timed');
+    let clock = Date.parse(at(1));
+    // The commit moves the clock on before the store merges: five seconds of merging, without waiting for them.
+    interceptWriter(store, (writer) => ({
+      commit: (result) => {
+        clock += 5_000;
+        return writer.commit(result);
+      },
+    }));
+    const timed = { ...deps(store, source(BATCH, 'one').fetchRecords), now: () => new Date(clock) };
+    const outcome = await runIngestion(timed, { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+
+    assert.equal(outcome.status, 'success');
+    const [run] = await store.listRuns(1);
+    assert.equal(run?.finished_at, new Date(Date.parse(at(1)) + 5_000).toISOString());
+    assert.equal(run?.duration_ms, 5_000);
+    assert.equal((await store.getStatus()).last_duration_ms, 5_000);
     await store.close();
   });
 });

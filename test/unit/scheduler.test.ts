@@ -62,7 +62,7 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
         signal.addEventListener('abort', () => resolve('cancelled'), { once: true });
       });
       const finishedAt = new Date().toISOString();
-      if (finished === 'released') await writer.commit({ finishedAt, recordsIngested: 0, recordsRejected: 0 });
+      if (finished === 'released') await writer.commit({ finishedAt: () => finishedAt, recordsIngested: 0, recordsRejected: 0 });
       else await writer.abort({ finishedAt, error: String((signal.reason as Error).message), recordsRejected: 0 });
     },
   });

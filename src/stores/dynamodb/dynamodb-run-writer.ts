@@ -1,5 +1,5 @@
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { Post, RunFailure, RunStart, RunSuccess, RunWriter } from '../store.js';
+import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter } from '../store.js';
 import { batchGet, batchWrite, type WriteRequest } from './dynamodb-batch.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
 import { CONTENT_PROJECTION, durationMs, postItem, runKey, sameContent } from './dynamodb-items.js';
@@ -70,13 +70,15 @@ export class DynamoDbRunWriter implements RunWriter {
     this.#changed.clear();
   }
 
-  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+  async commit(result: RunSuccess): Promise<RunCommitted> {
     const { runId, startedAt } = this.#run;
     const recordsChanged = this.#changed.size;
-    const duration = durationMs(startedAt, result.finishedAt);
+    // The records are written already: the run ends here.
+    const finishedAt = result.finishedAt();
+    const duration = durationMs(startedAt, finishedAt);
     await this.#updateRun('commit run', 'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_ingested = :ingested, records_rejected = :rejected, records_changed = :changed', {
       ':status': 'success',
-      ':finished': result.finishedAt,
+      ':finished': finishedAt,
       ':duration': duration,
       ':ingested': result.recordsIngested,
       ':rejected': result.recordsRejected,
@@ -97,7 +99,7 @@ export class DynamoDbRunWriter implements RunWriter {
     });
     this.#changed.clear();
     await this.#pruneRuns();
-    return { recordsChanged };
+    return { recordsChanged, finishedAt };
   }
 
   async abort(result: RunFailure): Promise<void> {

@@ -1,7 +1,7 @@
 import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
 import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
 import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
@@ -54,10 +54,12 @@ export class MongoDbRunWriter implements RunWriter {
    */
   async discardAttempt(): Promise<void> {}
 
-  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+  async commit(result: RunSuccess): Promise<RunCommitted> {
     const { runId, startedAt } = this.#run;
     const { source } = this.#options;
-    const duration = durationMs(startedAt, result.finishedAt);
+    // The records are written already: the run ends here.
+    const finishedAt = result.finishedAt();
+    const duration = durationMs(startedAt, finishedAt);
     const recordsChanged = this.#changed;
     await this.#transactions.run('commit run', async (session) => {
       const { runs, status } = this.#collections;
@@ -66,7 +68,7 @@ export class MongoDbRunWriter implements RunWriter {
         {
           $set: {
             status: 'success',
-            finished_at: result.finishedAt,
+            finished_at: finishedAt,
             duration_ms: duration,
             records_ingested: result.recordsIngested,
             records_rejected: result.recordsRejected,
@@ -89,7 +91,7 @@ export class MongoDbRunWriter implements RunWriter {
       );
       await this.#pruneRuns(session);
     });
-    return { recordsChanged };
+    return { recordsChanged, finishedAt };
   }
 
   async abort(result: RunFailure): Promise<void> {

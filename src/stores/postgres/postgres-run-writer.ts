@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
-import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { copyText } from './copy-text.js';
 import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
 import { guard, isUniqueViolation } from './postgres-errors.js';
@@ -101,27 +101,27 @@ export class PostgresRunWriter implements RunWriter {
     this.#highestStaged = NOTHING_STAGED;
   }
 
-  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+  async commit(result: RunSuccess): Promise<RunCommitted> {
     const client = this.#client;
     const table = this.#options.tableName;
     const { runId, startedAt } = this.#run;
-    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
     try {
-      const recordsChanged = await guard('commit run', () =>
+      return await guard('commit run', () =>
         withTransaction(client, async () => {
           const changes = await this.#merge();
+          const finishedAt = result.finishedAt();
+          const durationMs = Date.parse(finishedAt) - Date.parse(startedAt);
           await client.query(
             `UPDATE ${q(`${table}_runs`)} SET status = 'success', finished_at = $1, duration_ms = $2, records_ingested = $3,
                records_rejected = $4, records_changed = $5 WHERE run_id = $6`,
-            [result.finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId],
+            [finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId],
           );
           await this.#recordSuccess(client, result, durationMs);
           await this.#pruneRuns(client);
           await client.query(`TRUNCATE ${STAGE}`);
-          return changes;
+          return { recordsChanged: changes, finishedAt };
         }),
       );
-      return { recordsChanged };
     } finally {
       client.release();
     }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Post, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import { guard } from './sqlite-store.js';
@@ -86,12 +86,11 @@ export class SqliteRunWriter implements RunWriter {
     this.#highestStaged = NOTHING_STAGED;
   }
 
-  async commit(result: RunSuccess): Promise<{ recordsChanged: number | null }> {
+  async commit(result: RunSuccess): Promise<RunCommitted> {
     const db = this.#db;
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
-    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
-    const recordsChanged = guard('commit run', () =>
+    const committed = guard('commit run', () =>
       db
         .transaction(() => {
           // An unchanged record is left alone, so it keeps the ingested_at of the run that last changed it.
@@ -105,10 +104,12 @@ export class SqliteRunWriter implements RunWriter {
                  OR "${table}".body IS NOT excluded.body OR "${table}".source IS NOT excluded.source`,
             )
             .run();
+          const finishedAt = result.finishedAt();
+          const durationMs = Date.parse(finishedAt) - Date.parse(startedAt);
           db.prepare(
             `UPDATE "${table}_runs" SET status = 'success', finished_at = ?, duration_ms = ?, records_ingested = ?,
                records_rejected = ?, records_changed = ? WHERE run_id = ?`,
-          ).run(result.finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId);
+          ).run(finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId);
           // A slower, older run never replaces the success of a newer one...
           db.prepare(
             `UPDATE "${table}_status" SET last_successful_run = ?, records_ingested = ?, records_rejected = ?
@@ -120,13 +121,13 @@ export class SqliteRunWriter implements RunWriter {
              WHERE source = ? AND current_run_id = ?`,
           ).run(durationMs, source, runId);
           this.#pruneRuns();
-          return changes;
+          return { recordsChanged: changes, finishedAt };
         })
         .immediate(),
     );
     this.#onWrite();
     guard('clear staging', () => db.exec('DELETE FROM temp.stage_posts'));
-    return { recordsChanged };
+    return committed;
   }
 
   async abort(result: RunFailure): Promise<void> {
