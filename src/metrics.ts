@@ -39,18 +39,9 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
-  // prom-client hashes a label object on every update; the children of each label set are looked up once
-  // and kept (the label sets are bounded, see above), which takes that work off every request.
-  const children = new Map<string, { readonly requests: { inc(): void }; readonly duration: { observe(value: number): void } }>();
   const observeRequest = (method: string, route: string, statusCode: number, seconds: number) => {
-    const key = `${method} ${route} ${statusCode}`;
-    let child = children.get(key);
-    if (child === undefined) {
-      child = { requests: httpRequests.labels(method, route, String(statusCode)), duration: httpDuration.labels(method, route) };
-      children.set(key, child);
-    }
-    child.requests.inc();
-    child.duration.observe(seconds);
+    httpRequests.inc({ method, route, status_code: statusCode });
+    httpDuration.observe({ method, route }, seconds);
   };
   return {
     registry,
