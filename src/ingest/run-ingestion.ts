@@ -4,7 +4,7 @@ import { RunInterruptedError } from '../errors.js';
 import { describeError, publicReason } from '../log-safe.js';
 import type { Metrics } from '../metrics.js';
 import { withRetry } from '../retry/retry.js';
-import type { Post, RunWriter, Store } from '../stores/store.js';
+import { durationMs, type Post, type RunWriter, type Store } from '../stores/store.js';
 import { classifyUpstreamError } from '../upstream/classify-upstream-error.js';
 import { validatePost } from './validate-post.js';
 
@@ -53,7 +53,6 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
   const startedAt = run.startedAt.toISOString();
   const log = deps.logger.child({ runId });
   const metrics = deps.metrics;
-  const secondsSince = (start: string, end: string) => (Date.parse(end) - Date.parse(start)) / 1000;
   const writer = await deps.store.beginRun({ runId, startedAt, replica: deps.replica }).catch((error: unknown) => {
     // A run the store would not even begin is a failed run to whoever alerts on the outcome.
     metrics?.runs.inc({ outcome: 'failed' });
@@ -85,12 +84,13 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       recordsIngested: ingested,
       recordsRejected: rejected,
     });
-    log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: Date.parse(finishedAt) - Date.parse(startedAt) }, 'run succeeded');
+    const duration = durationMs(startedAt, finishedAt);
+    log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: duration }, 'run succeeded');
     if (metrics) {
       metrics.runs.inc({ outcome: 'success' });
       metrics.recordsIngested.inc(ingested);
       metrics.recordsRejected.inc(rejected);
-      metrics.runDuration.observe(secondsSince(startedAt, finishedAt));
+      metrics.runDuration.observe(duration / 1000);
       metrics.lastSuccess.set(Date.parse(finishedAt) / 1000);
     }
     return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
@@ -102,7 +102,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     if (metrics) {
       metrics.runs.inc({ outcome: 'failed' });
       metrics.recordsRejected.inc(rejected);
-      metrics.runDuration.observe(secondsSince(startedAt, finishedAt));
+      metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }
     try {
       await writer.abort({ finishedAt, error: reason, recordsRejected: rejected });

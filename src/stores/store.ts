@@ -192,4 +192,9 @@ export interface Store {
 
 export const RUN_HISTORY_LIMIT = 1000;
 
+/** A run's `duration_ms`, from the ISO timestamps it records: whole milliseconds, in every store. */
+export function durationMs(startedAt: string, finishedAt: string): number {
+  return Date.parse(finishedAt) - Date.parse(startedAt);
+}
+
 export const INTERRUPTED_BY_CRASH = 'interrupted: the process stopped before the run finished';

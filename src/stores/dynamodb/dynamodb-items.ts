@@ -88,8 +88,3 @@ export function toLease(item: Item | undefined): LeaseState {
     lastStartedAt: nullable<string>(item?.last_started_at),
   };
 }
-
-/** ISO timestamps to whole milliseconds, as the SQLite store computes durations. */
-export function durationMs(startedAt: string, finishedAt: string): number {
-  return Date.parse(finishedAt) - Date.parse(startedAt);
-}

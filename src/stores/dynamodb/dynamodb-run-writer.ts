@@ -1,8 +1,8 @@
 import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter } from '../store.js';
+import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter } from '../store.js';
 import { batchGet, batchWrite, type WriteRequest } from './dynamodb-batch.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
-import { CONTENT_PROJECTION, durationMs, postItem, runKey, sameContent } from './dynamodb-items.js';
+import { CONTENT_PROJECTION, postItem, runKey, sameContent } from './dynamodb-items.js';
 import { queryItems } from './dynamodb-query.js';
 import type { DynamoDbStoreConfig } from './dynamodb-store-config.js';
 import type { DynamoDbTableNames } from './dynamodb-tables.js';

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OffsetTooDeepError, StoreUnavailableError } from '../../errors.js';
 import {
+  durationMs,
   INTERRUPTED_BY_CRASH,
   type IngestionStatus,
   type LeaseRequest,
@@ -14,7 +15,7 @@ import {
   type Store,
 } from '../store.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
-import { durationMs, leaseKey, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
+import { leaseKey, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
 import { queryItems } from './dynamodb-query.js';
 import { DynamoDbRunWriter } from './dynamodb-run-writer.js';
 import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from './dynamodb-store-config.js';

@@ -107,7 +107,3 @@ export function toStatus(doc: StatusDocument | null): IngestionStatus {
 export function toLease(doc: LeaseDocument | null): LeaseState {
   return { owner: doc?.owner ?? null, expiresAt: doc?.expires_at ?? null, lastStartedAt: doc?.last_started_at ?? null };
 }
-
-export function durationMs(startedAt: string, finishedAt: string): number {
-  return Date.parse(finishedAt) - Date.parse(startedAt);
-}

@@ -1,9 +1,9 @@
 import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter, type StoreOptions } from '../store.js';
 import { callMongo, duplicateKeyIndexes } from './mongodb-call.js';
-import { durationMs, type MongoDbCollections, type RunDocument } from './mongodb-collections.js';
+import type { MongoDbCollections, RunDocument } from './mongodb-collections.js';
 import { MONGODB_DEFAULTS } from './mongodb-store-config.js';
 import type { MongoDbTransactions } from './mongodb-transactions.js';
 import { plannedWrites, readStoredContent } from './mongodb-upserts.js';

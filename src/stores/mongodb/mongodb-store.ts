@@ -1,6 +1,7 @@
 import { MongoClient, type Db, type Filter } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import {
+  durationMs,
   INTERRUPTED_BY_CRASH,
   type IngestionStatus,
   type LeaseRequest,
@@ -14,7 +15,6 @@ import {
 } from '../store.js';
 import { callMongo, isDuplicateKey } from './mongodb-call.js';
 import {
-  durationMs,
   ensureIndexes,
   mongoDbCollections,
   POST_PROJECTION,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
-import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter, type StoreOptions } from '../store.js';
 import { copyText } from './copy-text.js';
 import { withPooledTransaction, withTransaction, type Queryable, type RunClient } from './postgres-client.js';
 import { guard, isUniqueViolation } from './postgres-errors.js';
@@ -110,13 +110,13 @@ export class PostgresRunWriter implements RunWriter {
         withTransaction(client, async () => {
           const changes = await this.#merge();
           const finishedAt = result.finishedAt();
-          const durationMs = Date.parse(finishedAt) - Date.parse(startedAt);
+          const duration = durationMs(startedAt, finishedAt);
           await client.query(
             `UPDATE ${q(`${table}_runs`)} SET status = 'success', finished_at = $1, duration_ms = $2, records_ingested = $3,
                records_rejected = $4, records_changed = $5 WHERE run_id = $6`,
-            [finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId],
+            [finishedAt, duration, result.recordsIngested, result.recordsRejected, changes, runId],
           );
-          await this.#recordSuccess(client, result, durationMs);
+          await this.#recordSuccess(client, result, duration);
           await this.#pruneRuns(client);
           await client.query(`TRUNCATE ${STAGE}`);
           return { recordsChanged: changes, finishedAt };
@@ -164,7 +164,7 @@ export class PostgresRunWriter implements RunWriter {
   async abort(result: RunFailure): Promise<void> {
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
-    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
+    const duration = durationMs(startedAt, result.finishedAt);
     // Nothing staged was merged, so dropping the staged rows is all the undoing there is. If that fails the
     // client is destroyed, and its TEMP table goes with its session.
     if (this.#client.healthy) await this.#client.query(`TRUNCATE ${STAGE}`).catch(() => undefined);
@@ -176,19 +176,19 @@ export class PostgresRunWriter implements RunWriter {
         await client.query(
           `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, duration_ms = $2, records_rejected = $3, error = $4
            WHERE run_id = $5`,
-          [result.finishedAt, durationMs, result.recordsRejected, result.error, runId],
+          [result.finishedAt, duration, result.recordsRejected, result.error, runId],
         );
         await client.query(
           `UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1, last_duration_ms = $2
            WHERE source = $3 AND current_run_id = $4`,
-          [result.error, durationMs, source, runId],
+          [result.error, duration, source, runId],
         );
         await this.#pruneRuns(client);
       }),
     );
   }
 
-  async #recordSuccess(client: Queryable, result: RunSuccess, durationMs: number): Promise<void> {
+  async #recordSuccess(client: Queryable, result: RunSuccess, duration: number): Promise<void> {
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
     // A slower, older run never replaces the success of a newer one...
@@ -201,7 +201,7 @@ export class PostgresRunWriter implements RunWriter {
     await client.query(
       `UPDATE ${q(`${table}_status`)} SET status = 'success', last_error = NULL, last_duration_ms = $1
        WHERE source = $2 AND current_run_id = $3`,
-      [durationMs, source, runId],
+      [duration, source, runId],
     );
   }
 

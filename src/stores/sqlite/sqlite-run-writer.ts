@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Post, RunCommitted, RunFailure, RunStart, RunSuccess, RunWriter, StoreOptions } from '../store.js';
+import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter, type StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import { guard } from './sqlite-store.js';
@@ -105,11 +105,11 @@ export class SqliteRunWriter implements RunWriter {
             )
             .run();
           const finishedAt = result.finishedAt();
-          const durationMs = Date.parse(finishedAt) - Date.parse(startedAt);
+          const duration = durationMs(startedAt, finishedAt);
           db.prepare(
             `UPDATE "${table}_runs" SET status = 'success', finished_at = ?, duration_ms = ?, records_ingested = ?,
                records_rejected = ?, records_changed = ? WHERE run_id = ?`,
-          ).run(finishedAt, durationMs, result.recordsIngested, result.recordsRejected, changes, runId);
+          ).run(finishedAt, duration, result.recordsIngested, result.recordsRejected, changes, runId);
           // A slower, older run never replaces the success of a newer one...
           db.prepare(
             `UPDATE "${table}_status" SET last_successful_run = ?, records_ingested = ?, records_rejected = ?
@@ -119,7 +119,7 @@ export class SqliteRunWriter implements RunWriter {
           db.prepare(
             `UPDATE "${table}_status" SET status = 'success', last_error = NULL, last_duration_ms = ?
              WHERE source = ? AND current_run_id = ?`,
-          ).run(durationMs, source, runId);
+          ).run(duration, source, runId);
           this.#pruneRuns();
           return { recordsChanged: changes, finishedAt };
         })
@@ -134,18 +134,18 @@ export class SqliteRunWriter implements RunWriter {
     const db = this.#db;
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
-    const durationMs = Date.parse(result.finishedAt) - Date.parse(startedAt);
+    const duration = durationMs(startedAt, result.finishedAt);
     guard('abort run', () => {
       db.exec('DELETE FROM temp.stage_posts');
       db.transaction(() => {
         db.prepare(
           `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, error = ?
            WHERE run_id = ?`,
-        ).run(result.finishedAt, durationMs, result.recordsRejected, result.error, runId);
+        ).run(result.finishedAt, duration, result.recordsRejected, result.error, runId);
         db.prepare(
           `UPDATE "${table}_status" SET status = 'failed', last_error = ?, last_duration_ms = ?
            WHERE source = ? AND current_run_id = ?`,
-        ).run(result.error, durationMs, source, runId);
+        ).run(result.error, duration, source, runId);
         this.#pruneRuns();
       }).immediate();
     });
