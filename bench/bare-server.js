@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * The serving and start-up baseline: Fastify with one route that answers a fixed JSON body, no plugins, no
- * logging, no store. Plain JavaScript on purpose: it starts under plain `node` exactly as dist/main.js does,
+ * The serving and start-up baseline: Fastify with a route that answers a fixed JSON body, no plugins, no
+ * logging, no store; `/bare/:id` answers the same body, so it can be loaded with random ids as /posts/{id} is. Plain JavaScript on purpose: it starts under plain `node` exactly as dist/main.js does,
  * so its start-up time is not inflated by a TypeScript loader. BENCH_BARE_PORT and BENCH_BARE_BODY set it up.
  */
 import Fastify from 'fastify';
@@ -11,7 +11,9 @@ const port = Number(process.env.BENCH_BARE_PORT);
 const body = process.env.BENCH_BARE_BODY ?? '{}';
 
 const app = Fastify();
-app.get('/bare', async (_request, reply) => reply.type('application/json; charset=utf-8').send(body));
+const answer = async (_request, reply) => reply.type('application/json; charset=utf-8').send(body);
+app.get('/bare', answer);
+app.get('/bare/:id', answer);
 await app.listen({ port, host: '127.0.0.1' });
 
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

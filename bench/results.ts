@@ -22,7 +22,8 @@ export interface BenchReport {
   readonly reingestion: readonly ReingestionRow[];
   readonly memory: readonly MemoryRow[];
   readonly serving: readonly ServingRow[];
-  readonly bare: { readonly route: Route; readonly figures: LoadFigures; readonly startupMs: Summary } | null;
+  /** The bare routes (serve-bench.ts BARE_ROUTES) and the bare process's start-up. */
+  readonly bare: { readonly routes: readonly { readonly route: Route; readonly figures: LoadFigures }[]; readonly startupMs: Summary } | null;
   readonly startup: readonly StartupRow[];
   /** Stores whose scenarios could not finish, and why; their rows are missing. */
   readonly failures: readonly { readonly store: StorageType | 'bare'; readonly error: string }[];

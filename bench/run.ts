@@ -9,7 +9,7 @@ import { benchIngestion } from './ingest-bench.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { readOptions, type BenchOptions } from './options.js';
 import type { BenchReport, MemoryRow, ReingestionRow, ServingRow, StartupRow, ThroughputRow } from './results.js';
-import { BARE_ROUTE, bareSpec, benchServer, CONNECTIONS, serviceRoutes, serviceSpec } from './serve-bench.js';
+import { BARE_ROUTES, bareSpec, benchServer, CONNECTIONS, serviceRoutes, serviceSpec } from './serve-bench.js';
 import { startStoreServer } from './store-servers.js';
 import { renderMarkdown } from './table.js';
 import { startBenchUpstream, type BenchUpstream } from './upstream-server.js';
@@ -56,10 +56,9 @@ async function main(): Promise<void> {
     const upstream = await startBenchUpstream();
     cleanup.defer('upstream', () => upstream.close());
     try {
-      progress('bare Fastify route');
-      const bare = await benchServer(bareSpec(), [BARE_ROUTE], options.repeats, options.serveSeconds, cleanup);
-      const only = bare.routes[0];
-      if (only) collected.bare = { route: only.route, figures: only.figures, startupMs: bare.startupMs };
+      progress('bare Fastify routes');
+      const bare = await benchServer(bareSpec(), BARE_ROUTES, options.repeats, options.serveSeconds, cleanup);
+      collected.bare = { routes: bare.routes, startupMs: bare.startupMs };
     } catch (error) {
       collected.failures.push({ store: 'bare', error: describe(error) });
     }

@@ -33,7 +33,20 @@ export function serviceRoutes(records: number, maxOffset: number): readonly Rout
   ];
 }
 
-export const BARE_ROUTE: Route = { name: 'GET /bare (fixed body)', path: '/bare' };
+/**
+ * The bare route, loaded the two ways the service's routes are: one fixed path, and a random id per request.
+ * The load generator shares the cores with the server, and drawing a path per request costs it enough to
+ * slow a bare server by a tenth to a fifth; so each route is compared with the bare route loaded the same way.
+ */
+export const BARE_ROUTES: readonly Route[] = [
+  { name: 'GET /bare (fixed body)', path: '/bare' },
+  { name: 'GET /bare/{id} (fixed body, random id)', path: '/bare/{n}', min: 1, max: 1_000_000 },
+];
+
+/** Whether the load generator draws a new path for each request of the route. */
+export function drawsPaths(route: Route): boolean {
+  return route.path.includes('{n}');
+}
 
 export interface LoadFigures {
   readonly requestsPerSecond: Summary;
@@ -107,8 +120,8 @@ export function serviceSpec(storeEnv: Readonly<Record<string, string>>, upstream
   };
 }
 
-/** The bare route answers what /posts/1 answers, byte for byte in size. */
+/** The bare routes answer what /posts/1 answers, byte for byte in size. */
 export function bareSpec(): HttpChildSpec {
   const body = JSON.stringify({ ...benchPost(1), ingested_at: '2026-01-01T00:00:00.000Z', source: 'placeholder_api' });
-  return { entry: BARE_SERVER_ENTRY, portVariable: 'BENCH_BARE_PORT', env: { BENCH_BARE_BODY: body }, readyPath: BARE_ROUTE.path };
+  return { entry: BARE_SERVER_ENTRY, portVariable: 'BENCH_BARE_PORT', env: { BENCH_BARE_BODY: body }, readyPath: '/bare' };
 }

@@ -1,4 +1,5 @@
 import type { BenchReport } from './results.js';
+import { drawsPaths } from './serve-bench.js';
 import type { Summary } from './stats.js';
 
 const MiB = 1024 ** 2;
@@ -103,10 +104,13 @@ export function renderMarkdown(report: BenchReport): string {
   out.push('| store | records | route | req/s | p50, ms | p99, ms | ÷ bare | target | verdict |', '|---|--:|---|--:|--:|--:|--:|---|---|');
   const bare = report.bare;
   const latency = (summary: Summary | null) => (summary ? spread(summary, millis) : 'none finished');
-  if (bare) out.push(`| bare Fastify | — | ${bare.route.name} | ${spread(bare.figures.requestsPerSecond, integer)} | ${latency(bare.figures.p50Ms)} | ${latency(bare.figures.p99Ms)} | 1.00× | baseline | |`);
+  for (const { route, figures } of bare?.routes ?? []) {
+    out.push(`| bare Fastify | — | ${route.name} | ${spread(figures.requestsPerSecond, integer)} | ${latency(figures.p50Ms)} | ${latency(figures.p99Ms)} | 1.00× | baseline | |`);
+  }
   for (const row of report.serving) {
     const f = row.figures;
-    const ratio = bare ? f.requestsPerSecond.median / bare.figures.requestsPerSecond.median : Number.NaN;
+    const baseline = bare?.routes.find(({ route }) => drawsPaths(route) === drawsPaths(row.route));
+    const ratio = baseline ? f.requestsPerSecond.median / baseline.figures.requestsPerSecond.median : Number.NaN;
     let target = '—';
     let verdict = '';
     if (row.route.path === GET_BY_ID && SERVING_TARGET_STORES.includes(row.store)) {
@@ -121,7 +125,11 @@ export function renderMarkdown(report: BenchReport): string {
     const failed = f.failedRequests > 0 ? ` (${integer(f.failedRequests)} failed requests)` : '';
     out.push(`| ${row.store} | ${integer(row.records)} | ${row.route.name}${failed} | ${spread(f.requestsPerSecond, integer)} | ${latency(f.p50Ms)} | ${latency(f.p99Ms)} | ${times(ratio)} | ${target} | ${verdict} |`);
   }
-  out.push('', 'Latencies come from autocannon, whose histogram counts whole milliseconds.');
+  out.push(
+    '',
+    '"÷ bare" divides by the bare route loaded the same way: a route with a random id or `after=` per request by `GET /bare/{id}`, a fixed path by `GET /bare`. The load generator shares the cores, and drawing a path per request costs it part of the throughput it can drive.',
+    'Latencies come from autocannon, whose histogram counts whole milliseconds.',
+  );
   if (report.serving.some((row) => row.figures.p99Ms === null)) {
     out.push('"none finished": every request of every run was still in flight when the run ended, so none could be timed.');
   }
