@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,5 +45,53 @@ describe('sqlite store: reads share a snapshot for a moment', () => {
     await sleep(100);
     assert.equal((await reader.getPost(7))?.id, 7);
     assert.equal((await reader.getStatus()).last_successful_run, at(1));
+  });
+});
+
+describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-checkpoint-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when a run commits, then its records reach the database file while the store stays open', async () => {
+    const path = join(dir, 'open.db');
+    const store = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 500, runHistoryLimit: 100 });
+    try {
+      await store.init();
+      const empty = (await stat(path)).size;
+      const posts = Array.from({ length: 2_000 }, (_, i) => samplePost(i + 1, SOURCE, { body: 'b'.repeat(400) }));
+      await ingestRun(store, 'r1', at(1), posts, { batchSize: 500 });
+      // About 1 MB of records, a fraction of the 1,000 pages at which the writer would checkpoint on its own:
+      // only the worker copies them from the WAL into the file before the store closes.
+      const deadline = Date.now() + 20_000;
+      while ((await stat(path)).size < empty + 800_000) {
+        assert.ok(Date.now() < deadline, `the database file stayed at ${(await stat(path)).size} bytes`);
+        await sleep(20);
+      }
+      assert.equal((await store.getPost(2_000))?.id, 2_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('when the store closes, then the last checkpoint has run and the WAL file is gone', async () => {
+    const path = join(dir, 'closed.db');
+    const store = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 100, runHistoryLimit: 100 });
+    await store.init();
+    await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
+    assert.ok(existsSync(`${path}-wal`));
+    await store.close();
+    assert.equal(existsSync(`${path}-wal`), false);
+    const reopened = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 100, runHistoryLimit: 100 });
+    try {
+      await reopened.init();
+      assert.equal((await reopened.getPost(1))?.id, 1);
+    } finally {
+      await reopened.close();
+    }
   });
 });

@@ -18,6 +18,7 @@ import {
 } from '../store.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 import { SqliteRunWriter } from './sqlite-run-writer.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 export interface SqliteStoreConfig extends StoreOptions {
   /** Database file; its directory is created. `:memory:` is refused: readers need a second connection. */
@@ -40,6 +41,7 @@ export class SqliteStore implements Store {
   readonly #config: SqliteStoreConfig;
   #writer: Database.Database | undefined;
   #reader: Database.Database | undefined;
+  #checkpointer: WalCheckpointer | undefined;
   readonly #readerStatements = new Map<string, Database.Statement>();
   /** Writes made through this store (and its run writers), so reads know when their snapshot is behind. */
   #writes = 0;
@@ -60,6 +62,7 @@ export class SqliteStore implements Store {
       writer.pragma('synchronous = NORMAL');
       writer.pragma('busy_timeout = 5000');
       this.#writer = writer;
+      this.#checkpointer = new WalCheckpointer(writer, path);
       this.#migrate(writer, tableName);
       const reader = new Database(path, { fileMustExist: true });
       reader.pragma('busy_timeout = 5000');
@@ -87,6 +90,8 @@ export class SqliteStore implements Store {
     this.#writer?.close();
     this.#reader = undefined;
     this.#writer = undefined;
+    await this.#checkpointer?.close();
+    this.#checkpointer = undefined;
   }
 
   async ping(): Promise<void> {
@@ -168,9 +173,19 @@ export class SqliteStore implements Store {
         })
         .immediate(),
     );
-    // The run's commit or abort is a write too: reads after it must not keep an older snapshot.
-    return new SqliteRunWriter(db, this.#config, run, () => void (this.#writes += 1));
+    return new SqliteRunWriter(db, this.#config, run, this.#runEnded);
   }
+
+  /**
+   * A run's commit or abort: reads after it must not keep an older snapshot. It ends now rather than at the
+   * next read, because a checkpoint stops at the first frame an open snapshot does not see. Runs write most
+   * of the WAL, so the end of one is when to checkpoint.
+   */
+  readonly #runEnded = (): void => {
+    this.#writes += 1;
+    this.#endSnapshot();
+    this.#checkpointer?.request();
+  };
 
   async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
     const { tableName: table, source } = this.#config;
