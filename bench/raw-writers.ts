@@ -42,7 +42,10 @@ export function rawWriter(store: StorageType, harness: BackendHarness): RawWrite
   }
 }
 
-/** With the store's own pragmas (WAL, synchronous=NORMAL), so the file does the same work per commit. */
+/**
+ * With the store's own pragmas (WAL, synchronous=NORMAL, no checkpoint in the commit), so the file does the
+ * same work per commit.
+ */
 function sqliteWriter(harness: BackendHarness): RawWriter {
   return {
     path: 'prepared INSERT, one transaction',
@@ -51,6 +54,7 @@ function sqliteWriter(harness: BackendHarness): RawWriter {
       try {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
+        db.pragma('wal_autocheckpoint = 0');
         db.exec(`CREATE TABLE "${table}" (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL,
           body TEXT NOT NULL, ingested_at TEXT NOT NULL, source TEXT NOT NULL)`);
         const insert = db.prepare(`INSERT INTO "${table}" (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)`);
