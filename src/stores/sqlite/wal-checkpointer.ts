@@ -39,7 +39,8 @@ export class WalCheckpointer {
   #worker: Worker | undefined;
   #running = false;
   #requestedMeanwhile = false;
-  #failed = false;
+  /** Set once the worker failed or the checkpointer closed: no checkpoint is asked for again. */
+  #stopped = false;
 
   constructor(writer: Database.Database, path: string) {
     this.#writer = writer;
@@ -49,7 +50,7 @@ export class WalCheckpointer {
 
   /** Checkpoints soon; requests made while one runs are folded into one more after it. */
   request(): void {
-    if (this.#failed) return;
+    if (this.#stopped) return;
     if (this.#running) {
       this.#requestedMeanwhile = true;
       return;
@@ -60,6 +61,7 @@ export class WalCheckpointer {
 
   /** Call once the store's own connections are closed. */
   async close(): Promise<void> {
+    this.#stopped = true;
     const worker = this.#worker;
     this.#worker = undefined;
     if (!worker) return;
@@ -67,7 +69,8 @@ export class WalCheckpointer {
     worker.ref();
     const exited = once(worker, 'exit');
     worker.postMessage('close');
-    await exited;
+    // A failure here loses nothing: the WAL stays on disk, and the next checkpoint copies it.
+    await exited.catch(() => undefined);
   }
 
   #start(): Worker {
@@ -89,7 +92,7 @@ export class WalCheckpointer {
 
   /** The worker failed: the writer checkpoints at commit again, as SQLite does unless told otherwise. */
   #checkpointInPlace(): void {
-    this.#failed = true;
+    this.#stopped = true;
     this.#worker = undefined;
     if (this.#writer.open) this.#writer.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
   }
