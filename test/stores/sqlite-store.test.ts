@@ -11,6 +11,10 @@ import { at, ingestRun, samplePost } from '../support/store-fixtures.js';
 
 const SOURCE = 'placeholder_api';
 
+function newStore(path: string, batchSize = 100): SqliteStore {
+  return new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize, runHistoryLimit: 100 });
+}
+
 describe('sqlite store: reads share a snapshot for a moment', () => {
   let dir: string;
   const open: Store[] = [];
@@ -23,7 +27,7 @@ describe('sqlite store: reads share a snapshot for a moment', () => {
   });
 
   async function openStore(file: string): Promise<Store> {
-    const store = new SqliteStore({ path: join(dir, file), tableName: 'posts', source: SOURCE, batchSize: 100, runHistoryLimit: 100 });
+    const store = newStore(join(dir, file));
     open.push(store);
     await store.init();
     return store;
@@ -59,7 +63,7 @@ describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
 
   it('when a run commits, then its records reach the database file while the store stays open', async () => {
     const path = join(dir, 'open.db');
-    const store = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 500, runHistoryLimit: 100 });
+    const store = newStore(path, 500);
     try {
       await store.init();
       const empty = (await stat(path)).size;
@@ -80,13 +84,13 @@ describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
 
   it('when the store closes, then the last checkpoint has run and the WAL file is gone', async () => {
     const path = join(dir, 'closed.db');
-    const store = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 100, runHistoryLimit: 100 });
+    const store = newStore(path);
     await store.init();
     await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
     assert.ok(existsSync(`${path}-wal`));
     await store.close();
     assert.equal(existsSync(`${path}-wal`), false);
-    const reopened = new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize: 100, runHistoryLimit: 100 });
+    const reopened = newStore(path);
     try {
       await reopened.init();
       assert.equal((await reopened.getPost(1))?.id, 1);

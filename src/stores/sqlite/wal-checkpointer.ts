@@ -6,8 +6,6 @@ import type Database from 'better-sqlite3';
 /** SQLite's default: a commit that leaves the WAL longer than this many pages checkpoints it in place. */
 const AUTOCHECKPOINT_PAGES = 1000;
 
-const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
-
 // Plain JavaScript, evaluated: a TypeScript file of its own would not load in a worker under the tests' loader.
 // Any error ends the worker, and the writer then checkpoints as SQLite does by default.
 const WORKER_SOURCE = `
@@ -21,7 +19,6 @@ parentPort.on('message', (message) => {
     return;
   }
   db.pragma('wal_checkpoint(PASSIVE)');
-  parentPort.postMessage('checkpointed');
 });
 `;
 
@@ -37,8 +34,6 @@ export class WalCheckpointer {
   readonly #writer: Database.Database;
   readonly #path: string;
   #worker: Worker | undefined;
-  #running = false;
-  #requestedMeanwhile = false;
   /** Set once the worker failed or the checkpointer closed: no checkpoint is asked for again. */
   #stopped = false;
 
@@ -48,14 +43,9 @@ export class WalCheckpointer {
     writer.pragma('wal_autocheckpoint = 0');
   }
 
-  /** Checkpoints soon; requests made while one runs are folded into one more after it. */
+  /** Checkpoints soon. The worker takes requests in turn, and one that finds nothing to copy costs next to nothing. */
   request(): void {
     if (this.#stopped) return;
-    if (this.#running) {
-      this.#requestedMeanwhile = true;
-      return;
-    }
-    this.#running = true;
     this.#start().postMessage('checkpoint');
   }
 
@@ -75,16 +65,10 @@ export class WalCheckpointer {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver: DRIVER, path: this.#path } });
-    worker.on('message', () => {
-      this.#running = false;
-      if (this.#requestedMeanwhile) {
-        this.#requestedMeanwhile = false;
-        this.request();
-      }
-    });
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path: this.#path } });
     worker.on('error', () => this.#checkpointInPlace());
-    // Never what keeps the process alive. After the listeners: adding a 'message' listener refs it again.
+    // Never what keeps the process alive.
     worker.unref();
     this.#worker = worker;
     return worker;
