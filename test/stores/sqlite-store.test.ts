@@ -52,7 +52,7 @@ describe('sqlite store: reads share a snapshot for a moment', () => {
   });
 });
 
-describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
+describe('sqlite store: writes run on a thread of their own', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-checkpoint-'));
@@ -69,8 +69,8 @@ describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
       const empty = (await stat(path)).size;
       const posts = Array.from({ length: 2_000 }, (_, i) => samplePost(i + 1, SOURCE, { body: 'b'.repeat(400) }));
       await ingestRun(store, 'r1', at(1), posts, { batchSize: 500 });
-      // About 1 MB of records, a fraction of the 1,000 pages at which the writer would checkpoint on its own:
-      // only the worker copies them from the WAL into the file before the store closes.
+      // About 1 MB of records, a fraction of the 1,000 pages at which a commit would checkpoint by default:
+      // only the writer thread's checkpoint copies them from the WAL into the file before the store closes.
       const deadline = Date.now() + 20_000;
       while ((await stat(path)).size < empty + 800_000) {
         assert.ok(Date.now() < deadline, `the database file stayed at ${(await stat(path)).size} bytes`);
@@ -96,6 +96,34 @@ describe('sqlite store: the WAL is checkpointed on a worker thread', () => {
       assert.equal((await reopened.getPost(1))?.id, 1);
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('when a run commits, then the event loop keeps answering reads until the merge is done', async () => {
+    const store = newStore(join(dir, 'busy.db'), 1_000);
+    try {
+      await store.init();
+      await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
+      const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+      for (let i = 0; i < 20; i++) {
+        await writer.write(Array.from({ length: 1_000 }, (_, j) => samplePost(i * 1_000 + j + 2, SOURCE, { body: 'b'.repeat(200), ingested_at: at(2) })));
+      }
+      let committed = false;
+      const commit = writer.commit({ finishedAt: () => at(3), recordsIngested: 20_001, recordsRejected: 0 }).finally(() => {
+        committed = true;
+      });
+      // Merging 20,000 records takes the writer thread milliseconds; a merge on this thread would leave no turn
+      // of the event loop, and so no read, before it ended.
+      let answered = 0;
+      while (!committed) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (!committed && (await store.getPost(1))?.id === 1) answered += 1;
+      }
+      await commit;
+      assert.ok(answered > 0, 'no read was answered while the run committed');
+      assert.equal((await store.getPost(20_001))?.id, 20_001);
+    } finally {
+      await store.close();
     }
   });
 });

@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../errors.js';
 import {
-  INTERRUPTED_BY_CRASH,
   NEVER_RUN,
   type IngestionStatus,
   type LeaseRequest,
@@ -16,9 +15,9 @@ import {
   type Store,
   type StoreOptions,
 } from '../store.js';
-import { sqliteMigrations } from './sqlite-schema.js';
 import { SqliteRunWriter } from './sqlite-run-writer.js';
-import { WalCheckpointer } from './wal-checkpointer.js';
+import type { WriterRequest } from './sqlite-writer-protocol.js';
+import { SqliteWriterThread } from './sqlite-writer-thread.js';
 
 export interface SqliteStoreConfig extends StoreOptions {
   /** Database file; its directory is created. `:memory:` is refused: readers need a second connection. */
@@ -31,17 +30,18 @@ const READ_SNAPSHOT_MS = 20;
 const POST_COLUMNS = 'user_id AS userId, id, title, body, ingested_at, source';
 
 /**
- * SQLite through better-sqlite3, in WAL mode with two connections: the writer, which holds a run's staging
- * table and transaction, and the reader that serves the API. WAL lets the reader see the last committed
- * state while a run writes, so a run in progress is never visible.
+ * SQLite through better-sqlite3, in WAL mode with two connections: the reader that serves the API, on this
+ * thread, and the writer, on a worker thread of its own (sqlite-writer-thread.ts), which runs migrations,
+ * the lease, each run's staging and merge, and the checkpoints. WAL lets the reader see the last committed
+ * state while a run writes, so a run in progress is never visible; and no write, however large, blocks the
+ * event loop.
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
   readonly capabilities = { atomicRuns: true } as const;
   readonly #config: SqliteStoreConfig;
-  #writer: Database.Database | undefined;
+  #writer: SqliteWriterThread | undefined;
   #reader: Database.Database | undefined;
-  #checkpointer: WalCheckpointer | undefined;
   readonly #readerStatements = new Map<string, Database.Statement>();
   /** Writes made through this store (and its run writers), so reads know when their snapshot is behind. */
   #writes = 0;
@@ -53,45 +53,33 @@ export class SqliteStore implements Store {
   }
 
   async init(): Promise<void> {
-    const { path, tableName } = this.#config;
-    guard('open', () => {
-      mkdirSync(dirname(path), { recursive: true });
-      const writer = new Database(path);
-      writer.pragma('journal_mode = WAL');
-      // NORMAL loses no committed transaction on a process crash in WAL mode, only on power loss.
-      writer.pragma('synchronous = NORMAL');
-      writer.pragma('busy_timeout = 5000');
-      this.#writer = writer;
-      this.#checkpointer = new WalCheckpointer(writer, path);
-      this.#migrate(writer, tableName);
-      const reader = new Database(path, { fileMustExist: true });
-      reader.pragma('busy_timeout = 5000');
-      this.#reader = reader;
-    });
-  }
-
-  #migrate(db: Database.Database, table: string): void {
-    db.exec(`CREATE TABLE IF NOT EXISTS "${table}_migrations" (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`);
-    const migrations = sqliteMigrations(table);
-    const apply = db.transaction(() => {
-      const row = db.prepare(`SELECT COALESCE(MAX(version), 0) AS v FROM "${table}_migrations"`).get() as { v: number };
-      migrations.slice(row.v).forEach((sql, index) => {
-        db.exec(sql);
-        db.prepare(`INSERT INTO "${table}_migrations" (version, applied_at) VALUES (?, ?)`).run(row.v + index + 1, new Date().toISOString());
+    const { path, tableName, source, batchSize, runHistoryLimit } = this.#config;
+    guard('open', () => mkdirSync(dirname(path), { recursive: true }));
+    const writer = new SqliteWriterThread({ path, options: { tableName, source, batchSize, runHistoryLimit } });
+    try {
+      // The writer creates the file and the tables; the reader needs both.
+      await writer.request('open', { op: 'migrate' });
+      this.#reader = guard('open', () => {
+        const reader = new Database(path, { fileMustExist: true });
+        reader.pragma('busy_timeout = 5000');
+        return reader;
       });
-    });
-    apply.immediate();
+      this.#writer = writer;
+    } catch (error) {
+      // A store that could not start keeps no thread, so the process can exit.
+      await writer.close();
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
     this.#endSnapshot();
     this.#readerStatements.clear();
     this.#reader?.close();
-    this.#writer?.close();
     this.#reader = undefined;
+    const writer = this.#writer;
     this.#writer = undefined;
-    await this.#checkpointer?.close();
-    this.#checkpointer = undefined;
+    await writer?.close();
   }
 
   async ping(): Promise<void> {
@@ -130,50 +118,13 @@ export class SqliteStore implements Store {
   }
 
   async recoverInterruptedRuns(finishedAt: string): Promise<number> {
-    const { tableName: table, source } = this.#config;
-    return guard('recover runs', () => {
-      const db = this.#write();
-      return db
-        .transaction(() => {
-          const { changes } = db
-            .prepare(
-              `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?,
-                 duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
-               WHERE source = ? AND status = 'running'`,
-            )
-            .run(finishedAt, INTERRUPTED_BY_CRASH, finishedAt, source);
-          db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ? WHERE source = ? AND status = 'running'`).run(
-            INTERRUPTED_BY_CRASH,
-            source,
-          );
-          return changes;
-        })
-        .immediate();
-    });
+    return this.#write('recover runs', { op: 'recover', finishedAt });
   }
 
   async beginRun(run: RunStart): Promise<RunWriter> {
-    const db = this.#write();
-    const { tableName: table, source } = this.#config;
-    guard('begin run', () =>
-      db
-        .transaction(() => {
-          const replica = run.replica ?? null;
-          db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at, replica) VALUES (?, ?, 'running', ?, ?)`).run(
-            run.runId,
-            source,
-            run.startedAt,
-            replica,
-          );
-          db.prepare(
-            `INSERT INTO "${table}_status" (source, status, current_run_id, last_attempt, last_run_replica) VALUES (?, 'running', ?, ?, ?)
-             ON CONFLICT (source) DO UPDATE SET status = 'running', current_run_id = excluded.current_run_id,
-               last_attempt = excluded.last_attempt, last_run_replica = excluded.last_run_replica`,
-          ).run(source, run.runId, run.startedAt, replica);
-        })
-        .immediate(),
-    );
-    return new SqliteRunWriter(db, this.#config, run, this.#runEnded);
+    const writer = this.#writerThread();
+    await this.#write('begin run', { op: 'begin', run });
+    return new SqliteRunWriter(writer, this.#runEnded);
   }
 
   /**
@@ -184,46 +135,19 @@ export class SqliteStore implements Store {
   readonly #runEnded = (): void => {
     this.#writes += 1;
     this.#endSnapshot();
-    this.#checkpointer?.request();
+    this.#writer?.checkpoint();
   };
 
   async acquireLease(request: LeaseRequest): Promise<{ acquired: boolean; lease: LeaseState }> {
-    const { tableName: table, source } = this.#config;
-    const db = this.#write();
-    return guard('acquire lease', () => {
-      // One upsert whose WHERE is the whole rule, so two processes asking together cannot both win.
-      const { changes } = db
-        .prepare(
-          `INSERT INTO "${table}_lease" (source, owner, expires_at) VALUES (@source, @owner, @expiresAt)
-           ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-           WHERE (owner IS NULL OR owner = @owner OR expires_at <= @now)
-             AND (@dueBy IS NULL OR last_started_at IS NULL OR last_started_at <= @dueBy)`,
-        )
-        .run({ source, owner: request.owner, expiresAt: request.expiresAt, now: request.now, dueBy: request.dueIfStartedBy ?? null });
-      const lease = db
-        .prepare(`SELECT owner, expires_at AS expiresAt, last_started_at AS lastStartedAt FROM "${table}_lease" WHERE source = ?`)
-        .get(source) as LeaseState;
-      return { acquired: changes > 0, lease };
-    });
+    return this.#write('acquire lease', { op: 'acquire-lease', request });
   }
 
   async renewLease(owner: string, expiresAt: string): Promise<boolean> {
-    const { tableName: table, source } = this.#config;
-    const db = this.#write();
-    return guard('renew lease', () => db.prepare(`UPDATE "${table}_lease" SET expires_at = ? WHERE source = ? AND owner = ?`).run(expiresAt, source, owner).changes > 0);
+    return this.#write('renew lease', { op: 'renew-lease', owner, expiresAt });
   }
 
   async releaseLease(owner: string, lastStartedAt?: string): Promise<void> {
-    const { tableName: table, source } = this.#config;
-    const db = this.#write();
-    guard('release lease', () =>
-      db
-        .prepare(
-          `UPDATE "${table}_lease" SET owner = NULL, expires_at = NULL, last_started_at = COALESCE(?, last_started_at)
-           WHERE source = ? AND owner = ?`,
-        )
-        .run(lastStartedAt ?? null, source, owner),
-    );
+    await this.#write('release lease', { op: 'release-lease', owner, lastStartedAt: lastStartedAt ?? null });
   }
 
   /** The reader's statements are prepared once: the API's hot path should not parse SQL on every request. */
@@ -260,9 +184,17 @@ export class SqliteStore implements Store {
     if (this.#reader?.inTransaction) this.#reader.exec('COMMIT');
   };
 
-  #write(): Database.Database {
+  /** A write on the writer thread; reads after it see it. */
+  async #write<T>(operation: string, request: WriterRequest): Promise<T> {
+    try {
+      return await this.#writerThread().request<T>(operation, request);
+    } finally {
+      this.#writes += 1;
+    }
+  }
+
+  #writerThread(): SqliteWriterThread {
     if (!this.#writer) throw new StoreUnavailableError('store not initialised');
-    this.#writes += 1;
     return this.#writer;
   }
 }

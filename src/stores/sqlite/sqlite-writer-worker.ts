@@ -1,0 +1,124 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { fromColumns } from './post-columns.js';
+import { SqliteStaging } from './sqlite-staging.js';
+import type { WriterReply, WriterRequest, WriterWorkerData } from './sqlite-writer-protocol.js';
+import { SqliteWrites } from './sqlite-writes.js';
+
+/**
+ * The writer thread's entry (started by sqlite-writer-thread.ts). It owns the store's only writing
+ * connection: a run's staging and merge, the lease, migrations, and the WAL checkpoints all run here, so none
+ * of them blocks the event loop that serves the API, and waiting for a lock blocks this thread only. Requests
+ * run one at a time, in the order they came, so nothing ever joins a run's transaction; each request but
+ * `checkpoint` and `close` gets one reply, in the same order.
+ */
+
+/** SQLite's default: a commit that leaves the WAL longer than this many pages checkpoints it in place. */
+const AUTOCHECKPOINT_PAGES = 1000;
+
+const port = parentPort;
+if (!port) throw new Error('sqlite-writer-worker runs on a worker thread');
+const { path, options } = workerData as WriterWorkerData;
+const db = new Database(path);
+db.pragma('journal_mode = WAL');
+// NORMAL loses no committed transaction on a process crash in WAL mode, only on power loss.
+db.pragma('synchronous = NORMAL');
+db.pragma('busy_timeout = 5000');
+// Checkpoints run when asked, after a run, instead of inside the commit that passes 1,000 pages.
+db.pragma('wal_autocheckpoint = 0');
+const writes = new SqliteWrites(db, options);
+
+let staging: SqliteStaging | undefined;
+let answerFinishedAt: ((value: string) => void) | undefined;
+let queue = Promise.resolve();
+
+port.on('message', (request: WriterRequest) => {
+  // Answers the commit in progress, which holds the queue: it must not wait behind it.
+  if (request.op === 'finished-at') {
+    answerFinishedAt?.(request.value);
+    return;
+  }
+  queue = queue.then(() => handle(request));
+});
+
+async function handle(request: Exclude<WriterRequest, { op: 'finished-at' }>): Promise<void> {
+  switch (request.op) {
+    case 'checkpoint':
+      return checkpoint();
+    case 'close':
+      // The last connection to close checkpoints the whole WAL and removes its file.
+      db.close();
+      port?.close();
+      return;
+    default:
+      try {
+        reply({ kind: 'done', value: await perform(request) });
+      } catch (error) {
+        const { name, code } = error as { name?: unknown; code?: unknown };
+        reply({ kind: 'failed', name: typeof name === 'string' ? name : 'Error', code: typeof code === 'string' ? code : undefined });
+      }
+  }
+}
+
+async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'close' | 'finished-at' }>): Promise<unknown> {
+  switch (request.op) {
+    case 'migrate':
+      return writes.migrate();
+    case 'recover':
+      return writes.recoverInterruptedRuns(request.finishedAt);
+    case 'acquire-lease':
+      return writes.acquireLease(request.request);
+    case 'renew-lease':
+      return writes.renewLease(request.owner, request.expiresAt);
+    case 'release-lease':
+      return writes.releaseLease(request.owner, request.lastStartedAt);
+    case 'begin':
+      staging = new SqliteStaging(db, options, request.run);
+      return undefined;
+    case 'write':
+      return runInProgress().write(fromColumns(request.posts));
+    case 'discard':
+      return runInProgress().discardAttempt();
+    case 'commit': {
+      const committed = await runInProgress().commit(request, askFinishedAt);
+      staging = undefined;
+      return committed;
+    }
+    case 'abort':
+      runInProgress().abort(request.failure);
+      staging = undefined;
+      return undefined;
+  }
+}
+
+function reply(message: WriterReply): void {
+  port?.postMessage(message);
+}
+
+/** A request for a run this thread did not begin (it restarted since) fails: the run's stage is gone. */
+function runInProgress(): SqliteStaging {
+  if (!staging) throw Object.assign(new Error('no run in progress on the writer thread'), { name: 'WriterThreadError', code: 'NO_RUN' });
+  return staging;
+}
+
+function askFinishedAt(): Promise<string> {
+  return new Promise((resolve) => {
+    answerFinishedAt = (value) => {
+      answerFinishedAt = undefined;
+      resolve(value);
+    };
+    reply({ kind: 'finished-at' });
+  });
+}
+
+/**
+ * PASSIVE: copies what it can without waiting for any reader or writer. Should it fail, this connection
+ * checkpoints at commit again, as SQLite does unless told otherwise: the WAL never grows without bound.
+ */
+function checkpoint(): void {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+  }
+}

@@ -1,0 +1,86 @@
+import type Database from 'better-sqlite3';
+import { INTERRUPTED_BY_CRASH, type LeaseRequest, type LeaseState, type StoreOptions } from '../store.js';
+import { sqliteMigrations } from './sqlite-schema.js';
+
+/**
+ * The store's writes other than a run's records, on the writer thread's connection: migrations, recovery of
+ * runs a dead process left running, and the run lease. Each is one short transaction.
+ */
+export class SqliteWrites {
+  readonly #db: Database.Database;
+  readonly #options: StoreOptions;
+
+  constructor(db: Database.Database, options: StoreOptions) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  /** Versioned migrations, each once, inside the transaction that records it, so two processes apply each once. */
+  migrate(): void {
+    const db = this.#db;
+    const table = this.#options.tableName;
+    db.exec(`CREATE TABLE IF NOT EXISTS "${table}_migrations" (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`);
+    const migrations = sqliteMigrations(table);
+    db.transaction(() => {
+      const row = db.prepare(`SELECT COALESCE(MAX(version), 0) AS v FROM "${table}_migrations"`).get() as { v: number };
+      migrations.slice(row.v).forEach((sql, index) => {
+        db.exec(sql);
+        db.prepare(`INSERT INTO "${table}_migrations" (version, applied_at) VALUES (?, ?)`).run(row.v + index + 1, new Date().toISOString());
+      });
+    }).immediate();
+  }
+
+  recoverInterruptedRuns(finishedAt: string): number {
+    const db = this.#db;
+    const { tableName: table, source } = this.#options;
+    return db
+      .transaction(() => {
+        const { changes } = db
+          .prepare(
+            `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?,
+               duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
+             WHERE source = ? AND status = 'running'`,
+          )
+          .run(finishedAt, INTERRUPTED_BY_CRASH, finishedAt, source);
+        db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ? WHERE source = ? AND status = 'running'`).run(
+          INTERRUPTED_BY_CRASH,
+          source,
+        );
+        return changes;
+      })
+      .immediate();
+  }
+
+  acquireLease(request: LeaseRequest): { acquired: boolean; lease: LeaseState } {
+    const db = this.#db;
+    const { tableName: table, source } = this.#options;
+    // One upsert whose WHERE is the whole rule, so two processes asking together cannot both win.
+    const { changes } = db
+      .prepare(
+        `INSERT INTO "${table}_lease" (source, owner, expires_at) VALUES (@source, @owner, @expiresAt)
+         ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE (owner IS NULL OR owner = @owner OR expires_at <= @now)
+           AND (@dueBy IS NULL OR last_started_at IS NULL OR last_started_at <= @dueBy)`,
+      )
+      .run({ source, owner: request.owner, expiresAt: request.expiresAt, now: request.now, dueBy: request.dueIfStartedBy ?? null });
+    const lease = db
+      .prepare(`SELECT owner, expires_at AS expiresAt, last_started_at AS lastStartedAt FROM "${table}_lease" WHERE source = ?`)
+      .get(source) as LeaseState;
+    return { acquired: changes > 0, lease };
+  }
+
+  renewLease(owner: string, expiresAt: string): boolean {
+    const { tableName: table, source } = this.#options;
+    return this.#db.prepare(`UPDATE "${table}_lease" SET expires_at = ? WHERE source = ? AND owner = ?`).run(expiresAt, source, owner).changes > 0;
+  }
+
+  releaseLease(owner: string, lastStartedAt: string | null): void {
+    const { tableName: table, source } = this.#options;
+    this.#db
+      .prepare(
+        `UPDATE "${table}_lease" SET owner = NULL, expires_at = NULL, last_started_at = COALESCE(?, last_started_at)
+         WHERE source = ? AND owner = ?`,
+      )
+      .run(lastStartedAt, source, owner);
+  }
+}
