@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
-import { at, ingestRun, samplePost } from '../support/store-fixtures.js';
+import { at, ingestRun, rejection, samplePost } from '../support/store-fixtures.js';
 
 const SOURCE = 'placeholder_api';
 
@@ -125,5 +126,15 @@ describe('sqlite store: writes run on a thread of their own', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('when the database cannot be opened, then init fails as STORE_UNAVAILABLE with the driver code as its cause', async () => {
+    // A directory where the file should be: the writer thread fails to open it, and stops.
+    const store = newStore(dir);
+    const error = await rejection(store.init());
+    assert.ok(error instanceof StoreUnavailableError);
+    assert.match(error.message, /\(open\)/);
+    assert.equal((error.cause as { code?: unknown } | undefined)?.code, 'SQLITE_CANTOPEN');
+    await store.close();
   });
 });

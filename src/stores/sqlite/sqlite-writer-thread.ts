@@ -24,6 +24,8 @@ export class SqliteWriterThread {
   readonly #data: WriterWorkerData;
   readonly #pending: Pending[] = [];
   #worker: Worker | undefined;
+  /** Why the thread stopped unasked (its uncaught error), to tell whoever waited. */
+  #failure: unknown;
   #closed = false;
 
   constructor(data: WriterWorkerData) {
@@ -43,7 +45,7 @@ export class SqliteWriterThread {
 
   /** Asks for a WAL checkpoint once the thread is free; nothing waits for it. */
   checkpoint(): void {
-    this.#worker?.postMessage({ op: 'checkpoint' } satisfies WriterRequest);
+    if (!this.#closed) this.#worker?.postMessage({ op: 'checkpoint' } satisfies WriterRequest);
   }
 
   /** Call once the store's other connections are closed: the thread's connection, closed last, removes the WAL. */
@@ -64,7 +66,9 @@ export class SqliteWriterThread {
     const worker = startWorker(new URL(`./sqlite-writer-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), this.#data);
     worker.on('message', (reply: WriterReply) => this.#onReply(worker, reply));
     // An error is followed by 'exit', which fails what was waiting.
-    worker.on('error', () => undefined);
+    worker.on('error', (error) => {
+      this.#failure = error;
+    });
     worker.on('exit', () => this.#onExit(worker));
     worker.unref();
     this.#worker = worker;
@@ -87,9 +91,9 @@ export class SqliteWriterThread {
   #onExit(worker: Worker): void {
     if (this.#worker === worker) this.#worker = undefined;
     // Its connection is gone, and with it the stage of a run in progress.
-    for (const pending of this.#pending.splice(0)) {
-      pending.reject(new StoreUnavailableError(pending.operation, { cause: new Error('the SQLite writer thread stopped') }));
-    }
+    const cause = this.#failure ?? new Error('the SQLite writer thread stopped');
+    this.#failure = undefined;
+    for (const pending of this.#pending.splice(0)) pending.reject(new StoreUnavailableError(pending.operation, { cause }));
   }
 }
 

@@ -38,7 +38,8 @@ port.on('message', (request: WriterRequest) => {
     answerFinishedAt?.(request.value);
     return;
   }
-  queue = queue.then(() => handle(request));
+  // handle() answers every failure, so the queue never rejects and each request runs after the one before.
+  queue = queue.then(() => handle(request)).catch(() => undefined);
 });
 
 async function handle(request: Exclude<WriterRequest, { op: 'finished-at' }>): Promise<void> {
@@ -116,6 +117,7 @@ function askFinishedAt(): Promise<string> {
  * checkpoints at commit again, as SQLite does unless told otherwise: the WAL never grows without bound.
  */
 function checkpoint(): void {
+  if (!db.open) return;
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
   } catch {
