@@ -43,8 +43,8 @@ export function rawWriter(store: StorageType, harness: BackendHarness): RawWrite
 }
 
 /**
- * With the store's own pragmas (WAL, synchronous=NORMAL, no checkpoint in the commit), so the file does the
- * same work per commit.
+ * With the store's own writer pragmas (WAL, synchronous=NORMAL, no checkpoint in the commit; see
+ * src/stores/sqlite/sqlite-writer-worker.ts), so the file does the same work per commit.
  */
 function sqliteWriter(harness: BackendHarness): RawWriter {
   return {
