@@ -137,4 +137,23 @@ describe('sqlite store: writes run on a thread of their own', () => {
     assert.equal((error.cause as { code?: unknown } | undefined)?.code, 'SQLITE_CANTOPEN');
     await store.close();
   });
+
+  it('when a second run begins on the same store, then the first run is refused rather than mixed into it', async () => {
+    const store = newStore(join(dir, 'two-runs.db'));
+    try {
+      await store.init();
+      const first = await store.beginRun({ runId: 'r1', startedAt: at(1) });
+      await first.write([samplePost(1, SOURCE, { ingested_at: at(1) })]);
+      const second = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+      const refused = await rejection(first.write([samplePost(2, SOURCE, { ingested_at: at(1) })]));
+      assert.ok(refused instanceof StoreUnavailableError);
+      assert.ok(await rejection(first.commit({ finishedAt: () => at(3), recordsIngested: 2, recordsRejected: 0 })) instanceof StoreUnavailableError);
+      await second.write([samplePost(3, SOURCE, { ingested_at: at(2) })]);
+      await second.commit({ finishedAt: () => at(4), recordsIngested: 1, recordsRejected: 0 });
+      assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((post) => post.id), [3]);
+      assert.equal((await store.getStatus()).last_successful_run, at(2));
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -9,33 +9,35 @@ import type { SqliteWriterThread } from './sqlite-writer-thread.js';
  */
 export class SqliteRunWriter implements RunWriter {
   readonly #thread: SqliteWriterThread;
+  readonly #runId: string;
   /** Tells the store that its tables changed, once the run commits or aborts. */
   readonly #onEnd: () => void;
 
-  constructor(thread: SqliteWriterThread, onEnd: () => void) {
+  constructor(thread: SqliteWriterThread, runId: string, onEnd: () => void) {
     this.#thread = thread;
+    this.#runId = runId;
     this.#onEnd = onEnd;
   }
 
   async write(posts: readonly Post[]): Promise<void> {
     if (posts.length === 0) return;
-    await this.#thread.request('stage posts', { op: 'write', posts: toColumns(posts) });
+    await this.#thread.request('stage posts', { op: 'write', runId: this.#runId, posts: toColumns(posts) });
   }
 
   async discardAttempt(): Promise<void> {
-    await this.#thread.request('discard attempt', { op: 'discard' });
+    await this.#thread.request('discard attempt', { op: 'discard', runId: this.#runId });
   }
 
   async commit(result: RunSuccess): Promise<RunCommitted> {
     const { recordsIngested, recordsRejected } = result;
-    const committed = await this.#thread.request<RunCommitted>('commit run', { op: 'commit', recordsIngested, recordsRejected }, result.finishedAt);
+    const committed = await this.#thread.request<RunCommitted>('commit run', { op: 'commit', runId: this.#runId, recordsIngested, recordsRejected }, result.finishedAt);
     this.#onEnd();
     return committed;
   }
 
   async abort(result: RunFailure): Promise<void> {
     try {
-      await this.#thread.request('abort run', { op: 'abort', failure: result });
+      await this.#thread.request('abort run', { op: 'abort', runId: this.#runId, failure: result });
     } finally {
       this.#onEnd();
     }

@@ -63,6 +63,10 @@ export class SqliteStaging {
     this.#unstage = db.prepare('DELETE FROM temp.stage_posts WHERE id = ?');
   }
 
+  get runId(): string {
+    return this.#run.runId;
+  }
+
   /**
    * A later copy of an id replaces an earlier one, within a batch and across batches; when the later copy
    * equals the stored post, the earlier staged change is dropped, so the stored post stays as it is.

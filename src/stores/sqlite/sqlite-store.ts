@@ -124,7 +124,7 @@ export class SqliteStore implements Store {
   async beginRun(run: RunStart): Promise<RunWriter> {
     const writer = this.#writerThread();
     await this.#write('begin run', { op: 'begin', run });
-    return new SqliteRunWriter(writer, this.#runEnded);
+    return new SqliteRunWriter(writer, run.runId, this.#runEnded);
   }
 
   /**

@@ -15,10 +15,11 @@ export type WriterRequest =
   | { readonly op: 'renew-lease'; readonly owner: string; readonly expiresAt: string }
   | { readonly op: 'release-lease'; readonly owner: string; readonly lastStartedAt: string | null }
   | { readonly op: 'begin'; readonly run: RunStart }
-  | { readonly op: 'write'; readonly posts: PostColumns }
-  | { readonly op: 'discard' }
-  | { readonly op: 'commit'; readonly recordsIngested: number; readonly recordsRejected: number }
-  | { readonly op: 'abort'; readonly failure: RunFailure }
+  /** A run's requests name it: one that another run's `begin` replaced is refused, not mixed in. */
+  | { readonly op: 'write'; readonly runId: string; readonly posts: PostColumns }
+  | { readonly op: 'discard'; readonly runId: string }
+  | { readonly op: 'commit'; readonly runId: string; readonly recordsIngested: number; readonly recordsRejected: number }
+  | { readonly op: 'abort'; readonly runId: string; readonly failure: RunFailure }
   /** No reply. */
   | { readonly op: 'checkpoint' }
   /** No reply: the thread exits once its connection is closed. */

@@ -77,16 +77,16 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
       staging = new SqliteStaging(db, options, request.run);
       return undefined;
     case 'write':
-      return runInProgress().write(fromColumns(request.posts));
+      return runInProgress(request.runId).write(fromColumns(request.posts));
     case 'discard':
-      return runInProgress().discardAttempt();
+      return runInProgress(request.runId).discardAttempt();
     case 'commit': {
-      const committed = await runInProgress().commit(request, askFinishedAt);
+      const committed = await runInProgress(request.runId).commit(request, askFinishedAt);
       staging = undefined;
       return committed;
     }
     case 'abort':
-      runInProgress().abort(request.failure);
+      runInProgress(request.runId).abort(request.failure);
       staging = undefined;
       return undefined;
   }
@@ -96,9 +96,12 @@ function reply(message: WriterReply): void {
   port?.postMessage(message);
 }
 
-/** A request for a run this thread did not begin (it restarted since) fails: the run's stage is gone. */
-function runInProgress(): SqliteStaging {
-  if (!staging) throw Object.assign(new Error('no run in progress on the writer thread'), { name: 'WriterThreadError', code: 'NO_RUN' });
+/**
+ * The stage of the run a request names. It is gone when this thread restarted since the run began, or when
+ * another run began on the store since: the request then fails rather than write into someone else's run.
+ */
+function runInProgress(runId: string): SqliteStaging {
+  if (staging?.runId !== runId) throw Object.assign(new Error('no run in progress on the writer thread'), { name: 'WriterThreadError', code: 'NO_RUN' });
   return staging;
 }
 
