@@ -19,6 +19,10 @@ function exitWithLine(line: string, code = 1): never {
   process.exit(code);
 }
 
+function cannotStart(error: unknown, config: Config): string {
+  return `cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`;
+}
+
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 async function main(): Promise<void> {
@@ -33,14 +37,18 @@ async function main(): Promise<void> {
   let store: Store;
   try {
     store = await createStore(config);
-    // Runs a dead process left `running` are recovered by whichever replica next takes the run lease.
-    await store.init();
   } catch (error) {
     logger.flush();
-    exitWithLine(`cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`);
+    exitWithLine(cannotStart(error, config));
   }
+  // The store connects and migrates while the API is built below, so start-up waits for the slower of the
+  // two rather than both. Runs a dead process left `running` are recovered by whichever replica next takes
+  // the run lease.
+  const initialised = store.init().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
 
-  // Listening starts below, after init() has migrated the store: from then on /ready fails only when the store does.
   const metrics = createMetrics();
   const scheduler = new IngestionScheduler({
     intervalMs: config.ingestionIntervalMs,
@@ -79,6 +87,12 @@ async function main(): Promise<void> {
     },
   });
 
+  const failed = await initialised;
+  if (failed) {
+    logger.flush();
+    exitWithLine(cannotStart(failed.error, config));
+  }
+  // Listening starts after init() has migrated the store: from then on /ready fails only when the store does.
   try {
     await app.listen({ port: config.serverPort, host: '0.0.0.0' });
   } catch (error) {
