@@ -38,7 +38,8 @@ port.on('message', (request: WriterRequest) => {
     answerFinishedAt?.(request.value);
     return;
   }
-  // handle() answers every failure, so the queue never rejects and each request runs after the one before.
+  // handle() answers a request's failure itself; the catch keeps an unexpected throw (a checkpoint, close)
+  // from stopping every request after it.
   queue = queue.then(() => handle(request)).catch(() => undefined);
 });
 
