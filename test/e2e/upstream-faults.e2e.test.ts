@@ -180,6 +180,8 @@ if (backend) {
       const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s', REPLICA_ID: 'pod-a' });
       const { tableName, upstream } = first;
       await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
+      // Killed once the stalled request is in: killed before it, the restarted process would get the stall.
+      while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       await first.svc.stop('SIGKILL');
       const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url, REPLICA_ID: 'pod-a' });
       svc = restarted;

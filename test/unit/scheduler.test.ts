@@ -130,10 +130,12 @@ describe('IngestionScheduler with the run lease', () => {
   it('when the holder died mid-run, then another replica takes over once the lease lapses and records the dead run as failed', async () => {
     const open = database();
     const store = await open();
+    // Opened before the clock starts: the lease below must still be held when replica-b first asks.
+    const other = await open();
     const now = Date.now();
     await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
     await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'dead' });
-    const b = replica(await open(), 'replica-b');
+    const b = replica(other, 'replica-b');
     b.scheduler.start();
     await settle(100);
     assert.equal(b.runs.length, 0, 'the lease has not lapsed yet');
