@@ -99,11 +99,13 @@ export class SqliteWriterThread {
 
 /**
  * A worker thread running the module at `entry`. Built, that is a .js file Node loads itself. The tests and
- * the benchmark run the TypeScript sources under tsx, whose loader a worker thread does not inherit, so there
- * the worker registers it before importing its entry.
+ * the benchmark run the TypeScript sources under tsx, whose loader a worker thread does not inherit. There
+ * the worker loads its entry through tsx's require hook, which compiles in the thread itself: registering
+ * tsx's ESM loader in a worker starts a hooks thread for it, and Node's hooks threads can deadlock
+ * (nodejs/node#50948); a test file that starts many of these threads hung once in CI that way, most likely.
  */
 function startWorker(entry: URL, workerData: WriterWorkerData): Worker {
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); });`;
+  const boot = `require('tsx/cjs/api').register(); require(${JSON.stringify(fileURLToPath(entry))});`;
   return new Worker(boot, { eval: true, workerData });
 }
