@@ -1,8 +1,9 @@
 // @ts-check
 /**
  * The serving and start-up baseline: Fastify with a route that answers a fixed JSON body, no plugins, no
- * logging, no store; `/bare/:id` answers the same body, so it can be loaded with random ids as /posts/{id} is. Plain JavaScript on purpose: it starts under plain `node` exactly as dist/main.js does,
- * so its start-up time is not inflated by a TypeScript loader. BENCH_BARE_PORT and BENCH_BARE_BODY set it up.
+ * logging, no store; `/bare/:id` answers the same body, so it can be loaded with random ids as /posts/{id}
+ * is. Plain JavaScript on purpose: it starts under plain `node` exactly as dist/main.js does, so its
+ * start-up time is not inflated by a TypeScript loader. BENCH_BARE_PORT and BENCH_BARE_BODY set it up.
  */
 import Fastify from 'fastify';
 

@@ -8,6 +8,11 @@ import { startService, type ServiceProcess } from '../support/service-process.js
 type Runs = { runs: Run[] };
 const finished = (s: IngestionStatus) => s.status === 'success' || s.status === 'failed';
 
+/** Until the upstream has a request: a run can say `running` before its request has arrived. */
+async function firstRequest(upstream: FakeUpstream): Promise<void> {
+  while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 /**
  * How the service meets a misbehaving upstream. The run logic is the same for every store, so this suite
  * runs on the first selected store (SQLite unless TEST_STORES says otherwise).
@@ -162,7 +167,7 @@ if (backend) {
       const first = await scenario([{ kind: 'stall' }], { API_TIMEOUT: '60s', SHUTDOWN_TIMEOUT: '5s' });
       const { tableName, upstream } = first;
       await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
-      while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await firstRequest(upstream);
       const stoppedAt = Date.now();
       assert.equal(await first.svc.stop('SIGTERM'), 0);
       assert.ok(Date.now() - stoppedAt < 4000, 'shutdown cancels the fetch instead of waiting for it');
@@ -181,7 +186,7 @@ if (backend) {
       const { tableName, upstream } = first;
       await first.svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running');
       // Killed once the stalled request is in: killed before it, the restarted process would get the stall.
-      while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      await firstRequest(upstream);
       await first.svc.stop('SIGKILL');
       const restarted = await startService({ ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url, REPLICA_ID: 'pod-a' });
       svc = restarted;

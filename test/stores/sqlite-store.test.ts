@@ -16,6 +16,17 @@ function newStore(path: string, batchSize = 100): SqliteStore {
   return new SqliteStore({ path, tableName: 'posts', source: SOURCE, batchSize, runHistoryLimit: 100 });
 }
 
+/** Opens a store on `path` for the length of `use`, and closes it whatever happens. */
+async function withStore(path: string, batchSize: number, use: (store: SqliteStore) => Promise<void>): Promise<void> {
+  const store = newStore(path, batchSize);
+  try {
+    await store.init();
+    await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
 describe('sqlite store: reads share a snapshot for a moment', () => {
   let dir: string;
   const open: Store[] = [];
@@ -56,7 +67,7 @@ describe('sqlite store: reads share a snapshot for a moment', () => {
 describe('sqlite store: writes run on a thread of their own', () => {
   let dir: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-checkpoint-'));
+    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-writer-'));
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -64,9 +75,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
 
   it('when a run commits, then its records reach the database file while the store stays open', async () => {
     const path = join(dir, 'open.db');
-    const store = newStore(path, 500);
-    try {
-      await store.init();
+    await withStore(path, 500, async (store) => {
       const empty = (await stat(path)).size;
       const posts = Array.from({ length: 2_000 }, (_, i) => samplePost(i + 1, SOURCE, { body: 'b'.repeat(400) }));
       await ingestRun(store, 'r1', at(1), posts, { batchSize: 500 });
@@ -78,9 +87,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
         await sleep(20);
       }
       assert.equal((await store.getPost(2_000))?.id, 2_000);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('when the store closes, then the last checkpoint has run and the WAL file is gone', async () => {
@@ -101,9 +108,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
   });
 
   it('when a run commits, then the event loop keeps answering reads until the merge is done', async () => {
-    const store = newStore(join(dir, 'busy.db'), 1_000);
-    try {
-      await store.init();
+    await withStore(join(dir, 'busy.db'), 1_000, async (store) => {
       await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
       const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
       for (let i = 0; i < 20; i++) {
@@ -123,9 +128,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
       await commit;
       assert.ok(answered > 0, 'no read was answered while the run committed');
       assert.equal((await store.getPost(20_001))?.id, 20_001);
-    } finally {
-      await store.close();
-    }
+    });
   });
 
   it('when the database cannot be opened, then init fails as STORE_UNAVAILABLE with the driver code as its cause', async () => {
@@ -139,9 +142,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
   });
 
   it('when a second run begins on the same store, then the first run is refused rather than mixed into it', async () => {
-    const store = newStore(join(dir, 'two-runs.db'));
-    try {
-      await store.init();
+    await withStore(join(dir, 'two-runs.db'), 100, async (store) => {
       const first = await store.beginRun({ runId: 'r1', startedAt: at(1) });
       await first.write([samplePost(1, SOURCE, { ingested_at: at(1) })]);
       const second = await store.beginRun({ runId: 'r2', startedAt: at(2) });
@@ -152,8 +153,6 @@ describe('sqlite store: writes run on a thread of their own', () => {
       await second.commit({ finishedAt: () => at(4), recordsIngested: 1, recordsRejected: 0 });
       assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((post) => post.id), [3]);
       assert.equal((await store.getStatus()).last_successful_run, at(2));
-    } finally {
-      await store.close();
-    }
+    });
   });
 });

@@ -20,6 +20,7 @@ export class SqliteRunWriter implements RunWriter {
   }
 
   async write(posts: readonly Post[]): Promise<void> {
+    // An empty batch would cost a round trip to the writer thread for nothing.
     if (posts.length === 0) return;
     await this.#thread.request('stage posts', { op: 'write', runId: this.#runId, posts: toColumns(posts) });
   }

@@ -72,7 +72,6 @@ export class SqliteStaging {
    * equals the stored post, the earlier staged change is dropped, so the stored post stays as it is.
    */
   write(posts: readonly Post[]): void {
-    if (posts.length === 0) return;
     const batch = lastOccurrences(posts);
     const { added, changed, leaving, highestStaged } = stagingPlan(batch, this.#storedCopies(batch), this.#highestStaged);
     if (added.length + changed.length + leaving.length === 0) return;

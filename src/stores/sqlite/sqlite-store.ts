@@ -200,7 +200,7 @@ export class SqliteStore implements Store {
 }
 
 /** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
-export function guard<T>(operation: string, fn: () => T): T {
+function guard<T>(operation: string, fn: () => T): T {
   try {
     return fn();
   } catch (error) {

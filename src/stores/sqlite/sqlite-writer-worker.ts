@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { fromColumns } from './post-columns.js';
 import { SqliteStaging } from './sqlite-staging.js';
@@ -16,8 +16,8 @@ import { SqliteWrites } from './sqlite-writes.js';
 /** SQLite's default: a commit that leaves the WAL longer than this many pages checkpoints it in place. */
 const AUTOCHECKPOINT_PAGES = 1000;
 
-const port = parentPort;
-if (!port) throw new Error('sqlite-writer-worker runs on a worker thread');
+if (!parentPort) throw new Error('sqlite-writer-worker runs on a worker thread');
+const port: MessagePort = parentPort;
 const { path, options } = workerData as WriterWorkerData;
 const db = new Database(path);
 db.pragma('journal_mode = WAL');
@@ -50,7 +50,7 @@ async function handle(request: Exclude<WriterRequest, { op: 'finished-at' }>): P
     case 'close':
       // The last connection to close checkpoints the whole WAL and removes its file.
       db.close();
-      port?.close();
+      port.close();
       return;
     default:
       try {
@@ -94,7 +94,7 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
 }
 
 function reply(message: WriterReply): void {
-  port?.postMessage(message);
+  port.postMessage(message);
 }
 
 /**
