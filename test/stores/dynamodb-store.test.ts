@@ -224,12 +224,12 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       const store = newStore();
       await store.init();
       proxy.intercept(async (operation) =>
-        operation === 'GetItem'
-          ? { status: 400, body: { __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User: arn:aws:iam::123456789012:user/x is not authorized to perform: dynamodb:GetItem' } }
+        operation === 'BatchGetItem'
+          ? { status: 400, body: { __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User: arn:aws:iam::123456789012:user/x is not authorized to perform: dynamodb:BatchGetItem' } }
           : undefined,
       );
       const error = await store.getPost(1).then(() => undefined, (e: unknown) => e);
-      const attempts = proxy.calls.get('GetItem');
+      const attempts = proxy.calls.get('BatchGetItem');
       proxy.intercept(undefined);
       assert.ok(error instanceof StoreUnavailableError);
       assert.equal(attempts, 1);

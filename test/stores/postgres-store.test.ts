@@ -84,9 +84,8 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     await writer.write([post(3, { ingested_at: at(2) })]);
 
     await proxy.cut();
-    for (const call of [store.ping(), store.listPosts({ limit: 10, offset: 0 }), store.getPost(1), store.getStatus(), store.listRuns(5)]) {
-      assert.ok(isUnavailable(await rejection(call)));
-    }
+    const reads = [store.ping(), store.listPosts({ limit: 10, offset: 0 }), store.getPost(1), store.getStatus(), store.listRuns(5)];
+    for (const error of await Promise.all(reads.map(rejection))) assert.ok(isUnavailable(error));
     assert.ok(isUnavailable(await rejection(writer.commit({ finishedAt: () => at(3), recordsIngested: 1, recordsRejected: 0 }))));
     // Recording the failure needs the database too; the run row stays `running` until recoverInterruptedRuns.
     assert.ok(isUnavailable(await rejection(writer.abort({ finishedAt: at(3), error: 'store unavailable', recordsRejected: 0 }))));

@@ -129,6 +129,19 @@ for (const backend of selectedBackends()) {
       assert.equal(await store.getPost(43), undefined);
     });
 
+    it('when many lookups by id wait at once, then each gets its own post or nothing', async () => {
+      const store = await newStore();
+      const stored = Array.from({ length: 150 }, (_, i) => post(2 * i + 1));
+      await ingest(store, 'r1', at(1), stored);
+      // More than one query's worth, with ids stored and not, and some asked for twice.
+      const ids = [...Array.from({ length: 240 }, (_, i) => i + 1), 5, 6, 299];
+      const found = await Promise.all(ids.map((id) => store.getPost(id)));
+      assert.deepEqual(
+        found,
+        ids.map((id) => (id % 2 === 1 && id <= 299 ? post(id, { ingested_at: at(1) }) : undefined)),
+      );
+    });
+
     it('when a run succeeds and a later one fails, then status and history tell both truthfully', async () => {
       const store = await newStore();
       const committed = await ingest(store, 'r1', at(1), [post(1), post(2), post(3)]);

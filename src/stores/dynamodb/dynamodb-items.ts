@@ -29,6 +29,12 @@ export function sameContent(stored: Item, post: Post): boolean {
   return stored.userId === post.userId && stored.title === post.title && stored.body === post.body && stored.source === post.source;
 }
 
+/** What a reader gets of a record: the seed's shape (toPost). */
+export const POST_PROJECTION = {
+  expression: '#userId, #id, #title, #body, #ingested_at, #source',
+  names: { '#userId': 'userId', '#id': 'id', '#title': 'title', '#body': 'body', '#ingested_at': 'ingested_at', '#source': 'source' },
+};
+
 /** What a write reads back to decide whether a record changed: everything but ingested_at. */
 export const CONTENT_PROJECTION = {
   expression: '#id, #userId, #title, #body, #source, #run_id',

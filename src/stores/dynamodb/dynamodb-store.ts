@@ -14,8 +14,10 @@ import {
   type RunWriter,
   type Store,
 } from '../store.js';
+import { batchedLookups } from '../batched-lookups.js';
+import { batchGet } from './dynamodb-batch.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
-import { leaseKey, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
+import { leaseKey, POST_PROJECTION, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
 import { queryItems } from './dynamodb-query.js';
 import { DynamoDbRunWriter } from './dynamodb-run-writer.js';
 import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from './dynamodb-store-config.js';
@@ -31,8 +33,8 @@ const LEASE_DUE = '(attribute_not_exists(last_started_at) OR last_started_at <= 
 
 /**
  * DynamoDB through the AWS SDK v3 document client. Records are keyed by (source, id), so GET /posts is a
- * Query in id order and GET /posts/:id a GetItem: nothing ever scans. Runs are not atomic (no transactions):
- * see DynamoDbRunWriter and docs/dynamodb.md for what a reader can see while a run writes.
+ * Query in id order and GET /posts/:id a key in a BatchGetItem: nothing ever scans. Runs are not atomic (no
+ * transactions): see DynamoDbRunWriter and docs/dynamodb.md for what a reader can see while a run writes.
  */
 export class DynamoDbStore implements Store {
   readonly name = 'dynamodb';
@@ -41,6 +43,10 @@ export class DynamoDbStore implements Store {
   readonly #names: DynamoDbTableNames;
   #client: DynamoDBClient | undefined;
   #doc: DynamoDBDocumentClient | undefined;
+  readonly #lookUpPost = batchedLookups(async (ids) => {
+    const keys = ids.map((id) => ({ source: this.#config.source, id }));
+    return (await batchGet(this.#db(), this.#names.records, keys, POST_PROJECTION, this.#config.retry, 'get post')).map(toPost);
+  });
 
   constructor(config: DynamoDbStoreConfig) {
     this.#config = config;
@@ -108,11 +114,9 @@ export class DynamoDbStore implements Store {
     };
   }
 
-  async getPost(id: number): Promise<Post | undefined> {
-    const { Item } = await callDynamoDb('get post', this.#config.retry, () =>
-      this.#db().send(new GetCommand({ TableName: this.#names.records, Key: { source: this.#config.source, id }, ConsistentRead: true })),
-    );
-    return Item ? toPost(Item) : undefined;
+  /** Lookups that wait at the same time share one BatchGetItem (batched-lookups.ts). */
+  getPost(id: number): Promise<Post | undefined> {
+    return this.#lookUpPost(id);
   }
 
   async getStatus(): Promise<IngestionStatus> {

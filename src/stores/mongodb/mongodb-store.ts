@@ -13,6 +13,7 @@ import {
   type RunWriter,
   type Store,
 } from '../store.js';
+import { batchedLookups } from '../batched-lookups.js';
 import { callMongo, isDuplicateKey } from './mongodb-call.js';
 import {
   ensureIndexes,
@@ -47,6 +48,10 @@ export class MongoDbStore implements Store {
   readonly capabilities = { atomicRuns: false } as const;
   readonly #config: MongoDbStoreConfig;
   #connection: Connection | undefined;
+  readonly #lookUpPost = batchedLookups(async (ids) => {
+    const { records } = this.#connected().collections;
+    return (await callMongo('get post', () => records.find({ id: { $in: [...ids] } }, { projection: POST_PROJECTION }).toArray())).map(toPost);
+  });
 
   constructor(config: MongoDbStoreConfig) {
     this.#config = config;
@@ -95,10 +100,9 @@ export class MongoDbStore implements Store {
     return docs.map(toPost);
   }
 
-  async getPost(id: number): Promise<Post | undefined> {
-    const { records } = this.#connected().collections;
-    const doc = await callMongo('get post', () => records.findOne({ id }, { projection: POST_PROJECTION }));
-    return doc ? toPost(doc) : undefined;
+  /** Lookups that wait at the same time share one find (batched-lookups.ts). */
+  getPost(id: number): Promise<Post | undefined> {
+    return this.#lookUpPost(id);
   }
 
   async getStatus(): Promise<IngestionStatus> {

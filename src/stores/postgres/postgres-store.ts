@@ -14,6 +14,7 @@ import {
   type RunWriter,
   type Store,
 } from '../store.js';
+import { batchedLookups } from '../batched-lookups.js';
 import { RunClient, withPooledTransaction, type Queryable } from './postgres-client.js';
 import { classifyConnectError, describeConnectFailure, describeTarget, guard } from './postgres-errors.js';
 import { PostgresRunWriter } from './postgres-run-writer.js';
@@ -38,6 +39,9 @@ export class PostgresStore implements Store {
   readonly #config: PostgresStoreConfig;
   readonly #runClients = new Set<RunClient>();
   #pool: pg.Pool | undefined;
+  readonly #lookUpPost = batchedLookups((ids) =>
+    this.#read<Post>('get post', 'posts-by-ids', `SELECT ${POST_COLUMNS} FROM ${q(this.#config.tableName)} WHERE id = ANY($1::integer[])`, [ids]),
+  );
 
   constructor(config: PostgresStoreConfig) {
     this.#config = config;
@@ -120,9 +124,9 @@ export class PostgresStore implements Store {
       : this.#read<Post>('list posts', 'posts-after', `SELECT ${POST_COLUMNS} FROM ${table} WHERE id > $1 ORDER BY id LIMIT $2`, [page.after, page.limit]);
   }
 
-  async getPost(id: number): Promise<Post | undefined> {
-    const rows = await this.#read<Post>('get post', 'post-by-id', `SELECT ${POST_COLUMNS} FROM ${q(this.#config.tableName)} WHERE id = $1`, [id]);
-    return rows[0];
+  /** Lookups that wait at the same time share one query (batched-lookups.ts). */
+  getPost(id: number): Promise<Post | undefined> {
+    return this.#lookUpPost(id);
   }
 
   async getStatus(): Promise<IngestionStatus> {
