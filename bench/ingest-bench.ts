@@ -195,10 +195,9 @@ async function awaitRun(service: ServiceProcess): Promise<IngestRun> {
 const PAGE_SIZE = 1000;
 
 /**
- * A GET that waits out load shedding, as a well-behaved client does. A large SQLite run commits in one
- * synchronous call that holds the event loop for seconds, and the service then answers 503 OVERLOADED with
- * Retry-After until its next sample of the loop's delay (MAX_EVENT_LOOP_DELAY). These reads only collect
- * what a run left, so they are not timed.
+ * A GET that waits out load shedding, as a well-behaved client does. A large run keeps the event loop busy
+ * parsing, and when its delay passes MAX_EVENT_LOOP_DELAY the service answers 503 OVERLOADED with Retry-After
+ * until its next sample. These reads only collect what a run left, so they are not timed.
  */
 async function getWaitingOutShedding<T>(service: ServiceProcess, path: string): Promise<T> {
   for (let attempt = 1; ; attempt++) {

@@ -133,8 +133,8 @@ for (const backend of selectedBackends()) {
       const store = await newStore();
       const stored = Array.from({ length: 150 }, (_, i) => post(2 * i + 1));
       await ingest(store, 'r1', at(1), stored);
-      // More than one query's worth, with ids stored and not, and some asked for twice.
-      const ids = [...Array.from({ length: 240 }, (_, i) => i + 1), 5, 6, 299];
+      // More than one query's worth, with ids stored and not, and some asked for twice while the first waits.
+      const ids = [5, 6, 299, 5, ...Array.from({ length: 240 }, (_, i) => i + 1)];
       const found = await Promise.all(ids.map((id) => store.getPost(id)));
       assert.deepEqual(
         found,
