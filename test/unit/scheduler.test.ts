@@ -59,6 +59,8 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
       started?.();
       const finished = await new Promise<'released' | 'cancelled'>((resolve) => {
         release = () => resolve('released');
+        // stop() may have aborted while the run began: an abort that already happened fires no event.
+        if (signal.aborted) resolve('cancelled');
         signal.addEventListener('abort', () => resolve('cancelled'), { once: true });
       });
       const finishedAt = new Date().toISOString();
@@ -72,10 +74,15 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
     runs,
     /** Resolves when the next run has begun. */
     nextRunStarted: () => startedPromise,
+    /**
+     * Releases the run and waits for it to end, lease released. A run that outlasted its interval is followed
+     * at once by the next: its start also means the released run has ended.
+     */
     finishRun: async () => {
+      const runsBefore = runs.length;
       startedPromise = new Promise<void>((resolve) => (started = resolve));
       release?.();
-      while (scheduler.running) await new Promise((resolve) => setTimeout(resolve, 5));
+      while (scheduler.running && runs.length === runsBefore) await new Promise((resolve) => setTimeout(resolve, 5));
     },
   };
 }

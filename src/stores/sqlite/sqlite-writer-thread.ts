@@ -102,7 +102,7 @@ export class SqliteWriterThread {
  * the benchmark run the TypeScript sources under tsx, whose loader a worker thread does not inherit. There
  * the worker loads its entry through tsx's require hook, which compiles in the thread itself: registering
  * tsx's ESM loader in a worker starts a hooks thread for it, and Node's hooks threads can deadlock
- * (nodejs/node#50948); a test file that starts many of these threads hung once in CI that way, most likely.
+ * (nodejs/node#50948).
  */
 function startWorker(entry: URL, workerData: WriterWorkerData): Worker {
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
