@@ -28,6 +28,8 @@ export class SqliteStaging {
   readonly #readStoredRange: Database.Statement;
   readonly #stage: Database.Statement;
   readonly #unstage: Database.Statement;
+  /** Empties the stage: at a run's start, when an attempt is discarded, and once the run ends. */
+  readonly #clearStage: Database.Statement;
   /** The highest id this attempt staged: no id above it can be in the stage. */
   #highestStaged = NOTHING_STAGED;
 
@@ -39,7 +41,8 @@ export class SqliteStaging {
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS stage_posts (
       id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
       ingested_at TEXT NOT NULL, source TEXT NOT NULL)`);
-    db.exec('DELETE FROM temp.stage_posts');
+    this.#clearStage = db.prepare('DELETE FROM temp.stage_posts');
+    this.#clearStage.run();
     db.transaction(() => {
       const replica = run.replica ?? null;
       db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at, replica) VALUES (?, ?, 'running', ?, ?)`).run(
@@ -100,7 +103,7 @@ export class SqliteStaging {
   }
 
   discardAttempt(): void {
-    this.#db.exec('DELETE FROM temp.stage_posts');
+    this.#clearStage.run();
     this.#highestStaged = NOTHING_STAGED;
   }
 
@@ -143,7 +146,7 @@ export class SqliteStaging {
          WHERE source = ? AND current_run_id = ?`,
       ).run(duration, source, runId);
       this.#pruneRuns();
-      db.exec('DELETE FROM temp.stage_posts');
+      this.#clearStage.run();
       db.exec('COMMIT');
       return { recordsChanged: changes, finishedAt: finished };
     } catch (error) {
@@ -157,7 +160,7 @@ export class SqliteStaging {
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
     const duration = durationMs(startedAt, result.finishedAt);
-    db.exec('DELETE FROM temp.stage_posts');
+    this.#clearStage.run();
     db.transaction(() => {
       db.prepare(
         `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, error = ?
