@@ -129,6 +129,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     '"÷ bare" divides by the bare route loaded the same way: a route with a random id or `after=` per request by `GET /bare/{id}`, a fixed path by `GET /bare`. The load generator shares the cores, and drawing a path per request costs it part of the throughput it can drive.',
     'Latencies come from autocannon, whose histogram counts whole milliseconds.',
+    'Each run starts the server afresh. A route is loaded in runs one after another, after the routes above it: a store may go on working through a load\'s unfinished requests after the server stopped, so the figures of a route never include another route\'s load.',
   );
   if (report.serving.some((row) => row.figures.p99Ms === null)) {
     out.push('"none finished": every request of every run was still in flight when the run ended, so none could be timed.');
@@ -136,7 +137,7 @@ export function renderMarkdown(report: BenchReport): string {
   out.push('');
 
   out.push('### 5. Start-up: process start to `GET /ready` answering 200 (ms)', '');
-  out.push('The store already holds the records of the scenarios above. The baseline is the bare Fastify process above, from start to its first 200. The issue sets no target.', '');
+  out.push('The store already holds the records of the scenarios above, and is idle: start-up is timed before the serving loads. The baseline is the bare Fastify process above, from start to its first 200. The issue sets no target.', '');
   out.push('| store | records stored | start-up | bare Fastify | ÷ bare |', '|---|--:|--:|--:|--:|');
   for (const row of report.startup) {
     const ratio = bare ? row.startupMs.median / bare.startupMs.median : Number.NaN;
