@@ -1,6 +1,6 @@
 import type { StorageType } from '../src/config.js';
 import type { SizeName } from './options.js';
-import type { LoadFigures, Route } from './serve-bench.js';
+import type { RouteResult } from './serve-bench.js';
 import type { Summary } from './stats.js';
 
 /** Everything one `npm run bench` measured: written to bench/results/latest.json and rendered by table.ts. */
@@ -22,8 +22,8 @@ export interface BenchReport {
   readonly reingestion: readonly ReingestionRow[];
   readonly memory: readonly MemoryRow[];
   readonly serving: readonly ServingRow[];
-  /** The bare routes (serve-bench.ts BARE_ROUTES) and the bare process's start-up. */
-  readonly bare: { readonly routes: readonly { readonly route: Route; readonly figures: LoadFigures }[]; readonly startupMs: Summary } | null;
+  /** The bare Fastify process's start-up, the baseline of `startup`. */
+  readonly bareStartupMs: Summary | null;
   readonly startup: readonly StartupRow[];
   /** Stores whose scenarios could not finish, and why; their rows are missing. */
   readonly failures: readonly { readonly store: StorageType | 'bare'; readonly error: string }[];
@@ -75,11 +75,9 @@ export interface MemoryRow {
   readonly baselineBytes: Summary;
 }
 
-export interface ServingRow {
+export interface ServingRow extends RouteResult {
   readonly store: StorageType;
   readonly records: number;
-  readonly route: Route;
-  readonly figures: LoadFigures;
 }
 
 export interface StartupRow {

@@ -9,7 +9,7 @@ import { benchIngestion } from './ingest-bench.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { readOptions, type BenchOptions } from './options.js';
 import type { BenchReport, MemoryRow, ReingestionRow, ServingRow, StartupRow, ThroughputRow } from './results.js';
-import { BARE_ROUTES, bareSpec, benchServer, CONNECTIONS, serviceRoutes, serviceSpec } from './serve-bench.js';
+import { bareSpec, benchRoutes, benchStartup, CONNECTIONS, serviceRoutes, serviceSpec } from './serve-bench.js';
 import { startStoreServer } from './store-servers.js';
 import { renderMarkdown } from './table.js';
 import { startBenchUpstream, type BenchUpstream } from './upstream-server.js';
@@ -34,7 +34,7 @@ interface Collected {
   memory: MemoryRow[];
   serving: ServingRow[];
   startup: StartupRow[];
-  bare: BenchReport['bare'];
+  bareStartupMs: BenchReport['bareStartupMs'];
   failures: { store: StorageType | 'bare'; error: string }[];
 }
 
@@ -51,14 +51,13 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const collected: Collected = { versions: {}, throughput: [], reingestion: [], memory: [], serving: [], startup: [], bare: null, failures: [] };
+  const collected: Collected = { versions: {}, throughput: [], reingestion: [], memory: [], serving: [], startup: [], bareStartupMs: null, failures: [] };
   try {
     const upstream = await startBenchUpstream();
     cleanup.defer('upstream', () => upstream.close());
     try {
-      progress('bare Fastify routes');
-      const bare = await benchServer(bareSpec(), BARE_ROUTES, options.repeats, options.serveSeconds, cleanup);
-      collected.bare = { routes: bare.routes, startupMs: bare.startupMs };
+      progress('bare Fastify start-up');
+      collected.bareStartupMs = await benchStartup(bareSpec(), options.repeats, cleanup);
     } catch (error) {
       collected.failures.push({ store: 'bare', error: describe(error) });
     }
@@ -74,7 +73,7 @@ async function main(): Promise<void> {
     await cleanup.runAll();
   }
 
-  const { versions, throughput, reingestion, memory, serving, startup, bare, failures } = collected;
+  const { versions, throughput, reingestion, memory, serving, startup, bareStartupMs, failures } = collected;
   const report: BenchReport = {
     date,
     durationSeconds: Math.round((performance.now() - startedAt) / 1000),
@@ -91,7 +90,7 @@ async function main(): Promise<void> {
     reingestion,
     memory,
     serving,
-    bare,
+    bareStartupMs,
     startup,
     failures,
   };
@@ -113,15 +112,16 @@ async function benchStore(store: StorageType, upstream: BenchUpstream, options: 
     collected.reingestion.push(ingestion.reingestion);
     collected.memory.push(...ingestion.memory);
 
-    progress(`${store}: serving and start-up`);
+    progress(`${store}: start-up and serving`);
     const records = options.sizes[store].large;
     // DynamoDB refuses offsets past its bound (OFFSET_TOO_DEEP), so its deep offset is that bound.
     const maxOffset = store === 'dynamodb' ? DYNAMODB_LIMITS.maxOffset : Number.POSITIVE_INFINITY;
     const spec = serviceSpec(server.harness.serviceEnv(ingestion.servingTable), upstream.urlFor(0));
     // The table was ingested moments ago and the schedule lives in the store: no run starts during the load.
-    const serving = await benchServer(spec, serviceRoutes(records, maxOffset), options.repeats, options.serveSeconds, cleanup);
-    for (const { route, figures } of serving.routes) collected.serving.push({ store, records, route, figures });
-    collected.startup.push({ store, records, startupMs: serving.startupMs });
+    collected.startup.push({ store, records, startupMs: await benchStartup(spec, options.repeats, cleanup) });
+    for (const result of await benchRoutes(spec, serviceRoutes(records, maxOffset), options.repeats, options.serveSeconds, cleanup)) {
+      collected.serving.push({ store, records, ...result });
+    }
   } finally {
     await server.stop();
   }

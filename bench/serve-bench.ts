@@ -38,14 +38,12 @@ export function serviceRoutes(records: number, maxOffset: number): readonly Rout
  * The load generator shares the cores with the server, and drawing a path per request costs it enough to
  * slow a bare server by a tenth to a fifth; so each route is compared with the bare route loaded the same way.
  */
-export const BARE_ROUTES: readonly Route[] = [
-  { name: 'GET /bare (fixed body)', path: '/bare' },
-  { name: 'GET /bare/{id} (fixed body, random id)', path: '/bare/{n}', min: 1, max: 1_000_000 },
-];
+const BARE_FIXED: Route = { name: 'GET /bare', path: '/bare' };
+const BARE_RANDOM: Route = { name: 'GET /bare/{id} (random id)', path: '/bare/{n}', min: 1, max: 1_000_000 };
 
-/** Whether the load generator draws a new path for each request of the route. */
-export function drawsPaths(route: Route): boolean {
-  return route.path.includes('{n}');
+/** The bare route loaded the way `route` is. */
+export function bareRouteFor(route: Route): Route {
+  return route.path.includes('{n}') ? BARE_RANDOM : BARE_FIXED;
 }
 
 export interface LoadFigures {
@@ -59,41 +57,54 @@ export interface LoadFigures {
   readonly failedRequests: number;
 }
 
-export interface ServingResult {
-  readonly startupMs: Summary;
-  readonly routes: readonly { readonly route: Route; readonly figures: LoadFigures }[];
+export interface RouteResult {
+  readonly route: Route;
+  readonly figures: LoadFigures;
+  /** The bare route loaded the same way, each of its runs right before one of the route's. */
+  readonly bare: LoadFigures;
+  /** Each run's requests per second over the bare run just before it. */
+  readonly ratio: Summary;
+}
+
+/** Times the server's start-up `repeats` times, each on a server started afresh and stopped at once. */
+export async function benchStartup(spec: HttpChildSpec, repeats: number, cleanup: CleanupStack): Promise<Summary> {
+  const startups: number[] = [];
+  for (let r = 0; r < repeats; r++) startups.push(await withServer(spec, cleanup, async (child) => child.startupMs));
+  return summarize(startups);
 }
 
 /**
- * Times the server's start-up `repeats` times before any load, then loads the routes in the order given, each
- * `repeats` times in a row, each time on a server started afresh and from a load-generator process of its
- * own: start-up, JIT and caches vary between processes, and the median covers that. A store can go on
- * working after the server stopped: FerretDB ran a deep-offset load's abandoned queries for about 12 s more,
- * and in a server started meanwhile a find by id took up to 1.8 s instead of 5 ms. So start-up is timed on an
- * idle store, and no route is measured after another route's load, only after its own.
+ * Loads the routes in the order given, each `repeats` times in a row, and right before each run the bare route
+ * loaded the same way. The machine's speed drifts over the minutes a benchmark takes (the bare route's three
+ * runs at the start of one benchmark ranged from 12,548 to 18,464 req/s), so a baseline measured once, minutes
+ * before the routes, moved their ratios with it. Every run is on a server started afresh and from a
+ * load-generator process of its own: start-up, JIT and caches vary between processes, and the median covers
+ * that. A store can go on working after the server stopped: FerretDB ran a deep-offset load's abandoned
+ * queries for about 12 s more, and in a server started meanwhile a find by id took up to 1.8 s instead of
+ * 5 ms. So no route is measured after another route's load, only after its own.
  */
-export async function benchServer(spec: HttpChildSpec, routes: readonly Route[], repeats: number, seconds: number, cleanup: CleanupStack): Promise<ServingResult> {
-  const startups: number[] = [];
-  for (let r = 0; r < repeats; r++) await withServer(spec, cleanup, async (child) => void startups.push(child.startupMs));
-  const loads = routes.map(() => [] as LoadResult[]);
-  for (const [i, route] of routes.entries()) {
+export async function benchRoutes(spec: HttpChildSpec, routes: readonly Route[], repeats: number, seconds: number, cleanup: CleanupStack): Promise<RouteResult[]> {
+  const results: RouteResult[] = [];
+  for (const route of routes) {
+    const bareRoute = bareRouteFor(route);
+    const service: LoadResult[] = [];
+    const bare: LoadResult[] = [];
     for (let r = 0; r < repeats; r++) {
-      await withServer(spec, cleanup, async (child) => {
-        loads[i]?.push(await runLoad({ url: child.url, path: route.path, min: route.min, max: route.max, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds }));
-      });
+      bare.push(await withServer(bareSpec(), cleanup, (child) => load(child, bareRoute, seconds)));
+      service.push(await withServer(spec, cleanup, (child) => load(child, route, seconds)));
     }
+    const ratio = summarize(service.map((run, i) => run.requestsPerSecond / (bare[i] as LoadResult).requestsPerSecond));
+    results.push({ route, figures: figuresOf(service), bare: figuresOf(bare), ratio });
   }
-  return {
-    startupMs: summarize(startups),
-    routes: routes.map((route, i) => ({ route, figures: figuresOf(loads[i] ?? []) })),
-  };
+  return results;
 }
 
-async function withServer(spec: HttpChildSpec, cleanup: CleanupStack, use: (child: HttpChild) => Promise<void>): Promise<void> {
+/** Starts a server, uses it, and stops it whatever happened. */
+async function withServer<T>(spec: HttpChildSpec, cleanup: CleanupStack, use: (child: HttpChild) => Promise<T>): Promise<T> {
   const child = await startHttpChild(spec);
   const stop = cleanup.defer(`server ${spec.entry} (pid ${child.pid})`, () => child.stop());
   try {
-    await use(child);
+    return await use(child);
   } finally {
     await stop();
   }
@@ -113,7 +124,9 @@ function figuresOf(results: readonly LoadResult[]): LoadFigures {
 
 const run = promisify(execFile);
 
-async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+/** One load of `route` on the server, from a load-generator process of its own. */
+async function load(child: HttpChild, route: Route, seconds: number): Promise<LoadResult> {
+  const spec: LoadSpec = { url: child.url, path: route.path, min: route.min, max: route.max, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds };
   const { stdout } = await run(process.execPath, ['--import', 'tsx', LOAD_WORKER, JSON.stringify(spec)], { maxBuffer: 1024 * 1024 });
   return JSON.parse(stdout) as LoadResult;
 }
