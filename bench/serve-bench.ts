@@ -80,7 +80,7 @@ export async function benchStartup(spec: HttpChildSpec, repeats: number, cleanup
  * before the routes, moved their ratios with it. Every run is on a server started afresh and from a
  * load-generator process of its own: start-up, JIT and caches vary between processes, and the median covers
  * that. A store can go on working after the server stopped: FerretDB ran a deep-offset load's abandoned
- * queries for about 12 s more, and in a server started meanwhile a find by id took up to 1.8 s instead of
+ * queries for about 12 s more, and in a server started meanwhile `GET /status` took up to 1.8 s instead of
  * 5 ms. So no route is measured after another route's load, only after its own.
  */
 export async function benchRoutes(spec: HttpChildSpec, routes: readonly Route[], repeats: number, seconds: number, cleanup: CleanupStack): Promise<RouteResult[]> {
