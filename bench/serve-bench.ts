@@ -28,7 +28,7 @@ export function serviceRoutes(records: number, maxOffset: number): readonly Rout
     { name: 'GET /posts/{id} (random id)', path: '/posts/{n}', min: 1, max: records },
     { name: `GET /posts?limit=${PAGE} (offset 0)`, path: `/posts?limit=${PAGE}` },
     { name: `GET /posts?limit=${PAGE}&after= (random)`, path: `/posts?limit=${PAGE}&after={n}`, min: 0, max: Math.max(0, records - PAGE) },
-    // Last: its slow queries outlive the load generator (see benchServer).
+    // Last: its slow queries outlive the load generator (see benchRoutes).
     { name: `GET /posts?limit=${PAGE}&offset=${deep}`, path: `/posts?limit=${PAGE}&offset=${deep}` },
   ];
 }
