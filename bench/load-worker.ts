@@ -1,30 +1,11 @@
 import { createRequire } from 'node:module';
+import { drawsIds, ID_PLACEHOLDER, type LoadResult, type LoadSpec } from './load-spec.js';
 
 /**
  * The load generator, run as its own process (serve-bench.ts forks it) so that it never shares an event loop
  * with the servers it measures. Reads a LoadSpec as JSON from argv[2], warms up, measures, and prints one
  * LoadResult as JSON on stdout.
  */
-export interface LoadSpec {
-  readonly url: string;
-  /** A path; `{n}` in it is replaced, per request, by a random integer from `min` to `max`. */
-  readonly path: string;
-  readonly min?: number;
-  readonly max?: number;
-  readonly connections: number;
-  readonly warmupSeconds: number;
-  readonly seconds: number;
-}
-
-export interface LoadResult {
-  readonly requestsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly ok: number;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly timeouts: number;
-}
 
 // autocannon ships no type declarations; these are the parts of its API used here.
 interface AutocannonRequest {
@@ -45,10 +26,10 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 async function measure(spec: LoadSpec, seconds: number): Promise<AutocannonResult> {
   const { min = 0, max = 0 } = spec;
-  const request: AutocannonRequest = spec.path.includes('{n}')
+  const request: AutocannonRequest = drawsIds(spec.path)
     ? {
         method: 'GET',
-        setupRequest: (req) => ({ ...req, path: spec.path.replace('{n}', String(min + Math.floor(Math.random() * (max - min + 1)))) }),
+        setupRequest: (req) => ({ ...req, path: spec.path.replace(ID_PLACEHOLDER, String(min + Math.floor(Math.random() * (max - min + 1)))) }),
       }
     : { method: 'GET', path: spec.path };
   return autocannon({ url: spec.url, connections: spec.connections, duration: seconds, requests: [request] });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { CleanupStack } from './cleanup.js';
 import { BARE_SERVER_ENTRY, SERVICE_ENTRY, startHttpChild, type HttpChild, type HttpChildSpec } from './http-child.js';
-import type { LoadResult, LoadSpec } from './load-worker.js';
+import { drawsIds, type LoadResult, type LoadSpec } from './load-spec.js';
 import { benchPost } from './posts.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -43,7 +43,7 @@ const BARE_RANDOM: Route = { name: 'GET /bare/{id} (random id)', path: '/bare/{n
 
 /** The bare route loaded the way `route` is. */
 export function bareRouteFor(route: Route): Route {
-  return route.path.includes('{n}') ? BARE_RANDOM : BARE_FIXED;
+  return drawsIds(route.path) ? BARE_RANDOM : BARE_FIXED;
 }
 
 export interface LoadFigures {
@@ -84,13 +84,14 @@ export async function benchStartup(spec: HttpChildSpec, repeats: number, cleanup
  * 5 ms. So no route is measured after another route's load, only after its own.
  */
 export async function benchRoutes(spec: HttpChildSpec, routes: readonly Route[], repeats: number, seconds: number, cleanup: CleanupStack): Promise<RouteResult[]> {
+  const bareServer = bareSpec();
   const results: RouteResult[] = [];
   for (const route of routes) {
     const bareRoute = bareRouteFor(route);
     const service: LoadResult[] = [];
     const bare: LoadResult[] = [];
     for (let r = 0; r < repeats; r++) {
-      bare.push(await withServer(bareSpec(), cleanup, (child) => load(child, bareRoute, seconds)));
+      bare.push(await withServer(bareServer, cleanup, (child) => load(child, bareRoute, seconds)));
       service.push(await withServer(spec, cleanup, (child) => load(child, route, seconds)));
     }
     const ratio = summarize(service.map((run, i) => run.requestsPerSecond / (bare[i] as LoadResult).requestsPerSecond));
