@@ -129,6 +129,11 @@ export interface RunFailure {
  * last and guarded against older runs, is the commit marker.
  */
 export interface RunWriter {
+  /**
+   * How many writes the ingestion may leave in flight at once while it parses the next batch. More than one
+   * only where the writer applies its writes one after another, in the order they were called.
+   */
+  readonly writesInFlight: number;
   /** Upserts a batch of valid posts (at most the store's batch size), in as few statements as the store allows. */
   write(posts: readonly Post[]): Promise<void>;
   /** Forgets what the current attempt wrote, before a retry sends the records again. */

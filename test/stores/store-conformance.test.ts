@@ -102,6 +102,33 @@ for (const backend of selectedBackends()) {
       if (recordsChanged !== null && store.capabilities.atomicRuns) assert.equal(recordsChanged, 2);
     });
 
+    it('when writes are left in flight, as many as the writer allows, then they land in the order they were called', async () => {
+      const store = await newStore();
+      await ingest(store, 'r1', at(1), [post(1), post(2)]);
+      const stamp = { ingested_at: at(2) };
+      const batches = [
+        [post(1, { title: 'briefly changed', ...stamp }), post(2, { title: 'changed', ...stamp })],
+        [post(1, stamp), post(3, stamp)],
+        [post(3, { body: 'last', ...stamp }), post(4, { title: 'first', ...stamp })],
+        [post(4, { title: 'second', ...stamp })],
+      ];
+      const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+      const inFlight: Promise<void>[] = [];
+      for (const batch of batches) {
+        if (inFlight.length >= writer.writesInFlight) await inFlight.shift();
+        inFlight.push(writer.write(batch));
+      }
+      await Promise.all(inFlight);
+      await writer.commit({ finishedAt: () => at(3), recordsIngested: 7, recordsRejected: 0 });
+      const post1Stamp = store.capabilities.atomicRuns ? at(1) : at(2);
+      assert.deepEqual(await allPosts(store), [
+        post(1, { ingested_at: post1Stamp }),
+        post(2, { title: 'changed', ...stamp }),
+        post(3, { body: 'last', ...stamp }),
+        post(4, { title: 'second', ...stamp }),
+      ]);
+    });
+
     it('when paging, then posts come in ascending id order within the bounds asked', async () => {
       const store = await newStore();
       const ids = [17, 3, 25, 1, 9, 12, 2, 30, 8, 4];

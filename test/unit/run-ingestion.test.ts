@@ -51,6 +51,7 @@ function interceptWriter(store: SqliteStore, intercept: (writer: RunWriter) => P
   store.beginRun = async (run) => {
     const writer = await begin(run);
     return {
+      writesInFlight: writer.writesInFlight,
       write: (posts) => writer.write(posts),
       discardAttempt: () => writer.discardAttempt(),
       commit: (result) => writer.commit(result),
@@ -61,14 +62,16 @@ function interceptWriter(store: SqliteStore, intercept: (writer: RunWriter) => P
 }
 
 /**
- * Puts a gate in front of the store's real run writer: each write waits until the test opens it (or fails it),
- * and the test sees how many writes were called and how many were in flight at once.
+ * Puts a gate in front of the store's real run writer, which lets `writesInFlight` writes be in flight: each
+ * write waits until the test opens it (or fails it), and the test sees how many writes were called and how
+ * many were in flight at once.
  */
-function gateWrites(store: SqliteStore) {
+function gateWrites(store: SqliteStore, writesInFlight: number) {
   const gates: Array<{ open: () => void; fail: (error: Error) => void }> = [];
   const seen = { calls: 0, inFlight: 0, mostInFlight: 0 };
   let called: () => void = () => undefined;
   interceptWriter(store, (writer) => ({
+    writesInFlight,
     write: async (posts: readonly Post[]) => {
       seen.calls += 1;
       seen.inFlight += 1;
@@ -104,58 +107,71 @@ function deps(store: SqliteStore, fetchRecords: IngestionDeps['fetchRecords']): 
 }
 
 describe('runIngestion writes while it parses', () => {
-  it('when a batch is being written, then the next batch is parsed meanwhile, but never written until the first is done', async () => {
-    const store = await openStore('ahead');
-    const { seen, nextGate } = gateWrites(store);
-    const { fetchRecords, pulled } = source(3 * BATCH, 'one');
-    const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+  for (const writesInFlight of [1, 2]) {
+    it(`when ${writesInFlight} write(s) may be in flight, then the next batches are parsed meanwhile, but no more are written until the oldest is done`, async () => {
+      const store = await openStore(`ahead-${writesInFlight}`);
+      const { seen, nextGate } = gateWrites(store, writesInFlight);
+      const batches = writesInFlight + 2;
+      const { fetchRecords, pulled } = source(batches * BATCH, 'one');
+      const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
 
-    const first = await nextGate();
-    await until(() => pulled.records >= 2 * BATCH, 'the second batch to be parsed while the first is written');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(seen.calls, 1, 'the second write waits for the first');
-    first.open();
-    (await nextGate()).open();
-    (await nextGate()).open();
+      const first = await nextGate();
+      await until(() => seen.calls === writesInFlight && pulled.records >= (writesInFlight + 1) * BATCH, 'the batch after those in flight to be parsed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(seen.calls, writesInFlight, 'the next write waits for the oldest');
+      first.open();
+      for (let i = 1; i < batches; i++) (await nextGate()).open();
 
-    assert.equal((await outcome).status, 'success');
-    assert.equal(seen.calls, 3);
-    assert.equal(seen.mostInFlight, 1);
-    assert.equal((await store.listPosts({ limit: 1000, offset: 0 })).length, 3 * BATCH);
-    await store.close();
-  });
+      assert.equal((await outcome).status, 'success');
+      assert.equal(seen.calls, batches);
+      assert.equal(seen.mostInFlight, writesInFlight);
+      assert.equal((await store.listPosts({ limit: 1000, offset: 0 })).length, batches * BATCH);
+      await store.close();
+    });
 
-  it('when a write fails while the next batch is parsed, then the run fails on it and the last good run stays', async () => {
-    const store = await openStore('failing');
-    const good = await runIngestion(deps(store, source(BATCH, 'good').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
-    assert.equal(good.status, 'success');
+    it(`when a write fails while ${writesInFlight} may be in flight, then the run fails on it, writes nothing more, and the last good run stays`, async () => {
+      const store = await openStore(`failing-${writesInFlight}`);
+      const good = await runIngestion(deps(store, source(BATCH, 'good').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+      assert.equal(good.status, 'success');
 
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
-      const { seen, nextGate } = gateWrites(store);
-      const { fetchRecords, pulled } = source(3 * BATCH, 'changed');
-      const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r2', startedAt: new Date(at(2)), signal: new AbortController().signal });
-      (await nextGate()).fail(new StoreUnavailableError('stage posts'));
-      await until(() => pulled.records >= 2 * BATCH, 'the second batch to be parsed');
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const { seen, nextGate } = gateWrites(store, writesInFlight);
+        const { fetchRecords, pulled } = source((writesInFlight + 2) * BATCH, 'changed');
+        const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r2', startedAt: new Date(at(2)), signal: new AbortController().signal });
+        const failing = await nextGate();
+        await until(() => seen.calls === writesInFlight && pulled.records >= (writesInFlight + 1) * BATCH, 'the batch after those in flight to be parsed');
+        failing.fail(new StoreUnavailableError('stage posts'));
+        // The writes called before the failure was seen end on their own, and the run waits for them: its
+        // attempt is aborted next, which must not overlap them.
+        let ended = false;
+        void outcome.then(() => (ended = true));
+        for (let i = 1; i < writesInFlight; i++) {
+          const gate = await nextGate();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          assert.equal(ended, false, 'the run waits for the writes still in flight');
+          gate.open();
+        }
 
-      const failed = await outcome;
-      assert.equal(failed.status, 'failed');
-      assert.match(failed.error ?? '', /the store is unavailable \(stage posts\)/);
-      assert.equal(seen.calls, 1, 'no write after the failed one');
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(unhandled, []);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
-    const posts = await store.listPosts({ limit: 1000, offset: 0 });
-    assert.deepEqual(new Set(posts.map((post) => post.title)), new Set(['good']));
-    const status = await store.getStatus();
-    assert.equal(status.status, 'failed');
-    assert.equal(status.last_successful_run, at(1));
-    await store.close();
-  });
+        const failed = await outcome;
+        assert.equal(failed.status, 'failed');
+        assert.match(failed.error ?? '', /the store is unavailable \(stage posts\)/);
+        assert.equal(seen.calls, writesInFlight, 'no write after the failure was seen');
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      const posts = await store.listPosts({ limit: 1000, offset: 0 });
+      assert.deepEqual(new Set(posts.map((post) => post.title)), new Set(['good']));
+      const status = await store.getStatus();
+      assert.equal(status.status, 'failed');
+      assert.equal(status.last_successful_run, at(1));
+      await store.close();
+    });
+  }
 });
 
 describe('runIngestion times the whole run', () => {

@@ -16,6 +16,8 @@ const recordKey = (source: string, id: number) => `${source}\u0000${id}`;
  * moves forward.
  */
 export class DynamoDbRunWriter implements RunWriter {
+  /** A write reads the stored copies, then writes what changed: a second write meanwhile could land out of order. */
+  readonly writesInFlight = 1;
   readonly #doc: DynamoDBDocumentClient;
   readonly #names: DynamoDbTableNames;
   readonly #config: DynamoDbStoreConfig;

@@ -16,6 +16,8 @@ import { plannedWrites, readStoredContent } from './mongodb-upserts.js';
  * marker. A reader may see records of a run in progress or of a failed run, never a status ahead of them.
  */
 export class MongoDbRunWriter implements RunWriter {
+  /** A write reads the stored copies, then writes what changed: a second write meanwhile could land out of order. */
+  readonly writesInFlight = 1;
   readonly #collections: MongoDbCollections;
   readonly #transactions: MongoDbTransactions;
   readonly #options: StoreOptions;

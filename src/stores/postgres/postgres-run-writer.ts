@@ -30,6 +30,8 @@ const UNSTAGE_BATCH = `DELETE FROM ${STAGE} WHERE id = ANY($1::integer[])`;
  * at a time; the merge compares again all the same.
  */
 export class PostgresRunWriter implements RunWriter {
+  /** A write reads the stored copies, then stages what changed: a second write meanwhile could stage out of order. */
+  readonly writesInFlight = 1;
   readonly #client: RunClient;
   readonly #pool: pg.Pool;
   readonly #options: StoreOptions;
