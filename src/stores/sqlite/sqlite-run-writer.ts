@@ -12,7 +12,7 @@ export class SqliteRunWriter implements RunWriter {
    * The writer thread runs requests one at a time, in the order they were sent, so writes may queue there.
    * With one in flight, either thread often waited for the other: a re-run over 1,000,000 unchanged records
    * took 1.7 to 2.5 s, and 1.5 to 1.8 s with two to sixteen in flight (measured alternately); a first run
-   * 3.4 to 3.6 s, against 3.0 to 3.2 s. Both threads busy at once raise the peak RSS of that first run by
+   * 3.3 to 3.6 s, against 3.0 to 3.4 s. Both threads busy at once raise the peak RSS of that first run by
    * about 25 MiB (172 to 198), with two in flight as with four; the batches queued are a few hundred kilobytes.
    */
   readonly writesInFlight = 4;
