@@ -7,6 +7,7 @@ import { withRetry } from '../retry/retry.js';
 import { durationMs, type Post, type RunWriter, type Store } from '../stores/store.js';
 import { classifyUpstreamError } from '../upstream/classify-upstream-error.js';
 import { validatePost } from './validate-post.js';
+import { WriteAhead } from './write-ahead.js';
 
 export interface IngestionDeps {
   readonly store: Store;
@@ -151,37 +152,4 @@ async function ingestAttempt(
   }
   if (rejected > REJECTIONS_LOGGED) log.warn({ rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');
   return { valid, rejected };
-}
-
-/**
- * Keeps up to the writer's `writesInFlight` writes in flight while the next batch is parsed and validated, so
- * that the store (on the other side of a connection, or on SQLite's writer thread) works while this thread
- * parses. Writes are called in order, and a store that allows only one sees them one at a time. A write's
- * failure surfaces at the next write that has to wait for it, or at drain().
- */
-class WriteAhead {
-  readonly #writer: RunWriter;
-  /** Oldest first. */
-  readonly #inFlight: Promise<void>[] = [];
-
-  constructor(writer: RunWriter) {
-    this.#writer = writer;
-  }
-
-  async write(batch: readonly Post[]): Promise<void> {
-    while (this.#inFlight.length >= this.#writer.writesInFlight) await this.#inFlight.shift();
-    const write = this.#writer.write(batch);
-    // Handled here until it is awaited, so a failure while the next batch parses is never unhandled.
-    write.catch(() => undefined);
-    this.#inFlight.push(write);
-  }
-
-  async drain(): Promise<void> {
-    while (this.#inFlight.length > 0) await this.#inFlight.shift();
-  }
-
-  /** Waits for every write in flight to end, whatever its outcome; drain() or write() report a failure. */
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.#inFlight);
-  }
 }

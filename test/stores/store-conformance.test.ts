@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../../src/errors.js';
+import { WriteAhead } from '../../src/ingest/write-ahead.js';
 import { NEVER_RUN, type Post, type Store, type StoreOptions } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
 import { at, ingestRun } from '../support/store-fixtures.js';
@@ -113,12 +114,9 @@ for (const backend of selectedBackends()) {
         [post(4, { title: 'second', ...stamp })],
       ];
       const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
-      const inFlight: Promise<void>[] = [];
-      for (const batch of batches) {
-        if (inFlight.length >= writer.writesInFlight) await inFlight.shift();
-        inFlight.push(writer.write(batch));
-      }
-      await Promise.all(inFlight);
+      const writes = new WriteAhead(writer);
+      for (const batch of batches) await writes.write(batch);
+      await writes.drain();
       await writer.commit({ finishedAt: () => at(3), recordsIngested: 7, recordsRejected: 0 });
       const post1Stamp = store.capabilities.atomicRuns ? at(1) : at(2);
       assert.deepEqual(await allPosts(store), [

@@ -102,6 +102,11 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** Waits until `writesInFlight` writes were called and the batch after them is parsed: the next write must wait. */
+async function untilParsedPastWrites(seen: { calls: number }, pulled: { records: number }, writesInFlight: number): Promise<void> {
+  await until(() => seen.calls === writesInFlight && pulled.records >= (writesInFlight + 1) * BATCH, 'the batch after those in flight to be parsed');
+}
+
 function deps(store: SqliteStore, fetchRecords: IngestionDeps['fetchRecords']): IngestionDeps {
   return { store, fetchRecords, retry: { retries: 0, baseDelayMs: 1, maxDelayMs: 1 }, batchSize: BATCH, source: SOURCE, logger: pino({ level: 'silent' }) };
 }
@@ -116,7 +121,7 @@ describe('runIngestion writes while it parses', () => {
       const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
 
       const first = await nextGate();
-      await until(() => seen.calls === writesInFlight && pulled.records >= (writesInFlight + 1) * BATCH, 'the batch after those in flight to be parsed');
+      await untilParsedPastWrites(seen, pulled, writesInFlight);
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(seen.calls, writesInFlight, 'the next write waits for the oldest');
       first.open();
@@ -142,7 +147,7 @@ describe('runIngestion writes while it parses', () => {
         const { fetchRecords, pulled } = source((writesInFlight + 2) * BATCH, 'changed');
         const outcome = runIngestion(deps(store, fetchRecords), { runId: 'r2', startedAt: new Date(at(2)), signal: new AbortController().signal });
         const failing = await nextGate();
-        await until(() => seen.calls === writesInFlight && pulled.records >= (writesInFlight + 1) * BATCH, 'the batch after those in flight to be parsed');
+        await untilParsedPastWrites(seen, pulled, writesInFlight);
         failing.fail(new StoreUnavailableError('stage posts'));
         // The writes called before the failure was seen end on their own, and the run waits for them: its
         // attempt is aborted next, which must not overlap them.
