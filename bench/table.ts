@@ -24,6 +24,8 @@ const seconds = (ms: number) => (ms / 1000).toFixed(1);
 const mebibytes = (bytes: number) => integer(bytes / MiB);
 const times = (ratio: number) => `${ratio.toFixed(2)}×`;
 const percent = (fraction: number) => `${Math.round(fraction * 100)}%`;
+/** How far a figure misses its target: never "0%", which would read as no miss at all. */
+const shortfall = (fraction: number) => (fraction < 0.005 ? 'under 1%' : percent(fraction));
 
 /** `median (min–max)`, or the one value when there was one run. */
 function spread(summary: Summary, format: (n: number) => string): string {
@@ -40,9 +42,9 @@ export function renderMarkdown(report: BenchReport): string {
     return `**MISS**: ${howMuch}`;
   };
   const atLeast = (value: number, target: number, show: (n: number) => string, what: string) =>
-    judge(value >= target, what, `${show(value)}, ${percent((target - value) / target)} short of ${show(target)}`);
+    judge(value >= target, what, `${show(value)}, ${shortfall((target - value) / target)} short of ${show(target)}`);
   const below = (value: number, target: number, show: (n: number) => string, what: string) =>
-    judge(value < target, what, `${show(value)}, ${percent((value - target) / target)} over ${show(target)}`);
+    judge(value < target, what, value === target ? `${show(value)}, not under it` : `${show(value)}, ${shortfall((value - target) / target)} over ${show(target)}`);
 
   const { machine, settings } = report;
   const out: string[] = [];
@@ -115,7 +117,9 @@ export function renderMarkdown(report: BenchReport): string {
       const what = `GET /posts/{id} on ${row.store}`;
       const verdicts = [
         atLeast(row.ratio.median, TARGETS.servingRatio, times, `${what} (÷ bare)`),
-        below(f.p99Ms?.median ?? Number.POSITIVE_INFINITY, TARGETS.servingP99Ms, (ms) => `p99 ${millis(ms)} ms`, `${what} (p99)`),
+        f.p99Ms
+          ? below(f.p99Ms.median, TARGETS.servingP99Ms, (ms) => `p99 ${millis(ms)} ms`, `${what} (p99)`)
+          : judge(false, `${what} (p99)`, 'p99: none finished'),
       ];
       verdict = verdicts.every((v) => v === 'PASS') ? 'PASS' : verdicts.filter((v) => v !== 'PASS').join('; ');
     }
