@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
@@ -153,6 +154,45 @@ describe('sqlite store: writes run on a thread of their own', () => {
       await second.commit({ finishedAt: () => at(4), recordsIngested: 1, recordsRejected: 0 });
       assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((post) => post.id), [3]);
       assert.equal((await store.getStatus()).last_successful_run, at(2));
+      // The displaced run is not left "running" in the history.
+      await first.abort({ finishedAt: at(5), error: 'displaced', recordsRejected: 0 });
+      assert.deepEqual(
+        (await store.listRuns(10)).map((run) => [run.run_id, run.status]),
+        [['r2', 'success'], ['r1', 'failed']],
+      );
+      assert.equal((await store.getStatus()).status, 'success');
     });
+  });
+
+  it('when the writer thread dies mid-run, then the run is recorded failed, nothing of it is stored, and the next run succeeds', async () => {
+    // Node announces every worker thread it starts; the store's starts when it opens.
+    const threads: Worker[] = [];
+    const collect = (worker: Worker) => threads.push(worker);
+    process.on('worker', collect);
+    try {
+      await withStore(join(dir, 'thread-dies.db'), 100, async (store) => {
+        await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE), samplePost(2, SOURCE)]);
+        const run = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+        await run.write([samplePost(3, SOURCE, { ingested_at: at(2) })]);
+        assert.equal(threads.length, 1);
+        await threads[0]?.terminate();
+
+        // The stage died with the thread: the run cannot go on, and says so as the contract's error.
+        assert.ok((await rejection(run.write([samplePost(4, SOURCE, { ingested_at: at(2) })]))) instanceof StoreUnavailableError);
+        await run.abort({ finishedAt: at(5), error: 'store unavailable', recordsRejected: 0 });
+        const [failed] = await store.listRuns(1);
+        assert.deepEqual([failed?.run_id, failed?.status, failed?.error, failed?.duration_ms], ['r2', 'failed', 'store unavailable', 3000]);
+        const status = await store.getStatus();
+        assert.deepEqual([status.status, status.last_error, status.last_successful_run], ['failed', 'store unavailable', at(1)]);
+        assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((post) => post.id), [1, 2]);
+
+        await ingestRun(store, 'r3', at(6), [samplePost(5, SOURCE)]);
+        assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((post) => post.id), [1, 2, 5]);
+        assert.equal((await store.getStatus()).status, 'success');
+        assert.equal(threads.length, 2, 'a new writer thread took over');
+      });
+    } finally {
+      process.off('worker', collect);
+    }
   });
 });

@@ -270,6 +270,24 @@ for (const backend of selectedBackends()) {
       assert.deepEqual((await a.listRuns(10)).map((r) => [r.run_id, r.status]), [['newer', 'success'], ['older', 'success']]);
     });
 
+    it('when an older run fails after a newer one began, then its failure is in the history and the status follows the newer run', async () => {
+      const tableName = uniqueTableName();
+      const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];
+      const wa = await a.beginRun({ runId: 'older', startedAt: at(1) });
+      const wb = await b.beginRun({ runId: 'newer', startedAt: at(2) });
+      await wa.write([post(1, { ingested_at: at(1) })]);
+      await wb.write([post(2, { ingested_at: at(2) })]);
+      await wb.commit({ finishedAt: () => at(3), recordsIngested: 1, recordsRejected: 0 });
+      await wa.abort({ finishedAt: at(4), error: 'upstream answered 503', recordsRejected: 2 });
+      const runs = await a.listRuns(10);
+      assert.deepEqual(runs.map((r) => [r.run_id, r.status, r.error]), [['newer', 'success', null], ['older', 'failed', 'upstream answered 503']]);
+      assert.deepEqual([runs[1]?.duration_ms, runs[1]?.records_rejected], [3000, 2]);
+      const status = await b.getStatus();
+      assert.deepEqual([status.status, status.last_error, status.last_successful_run], ['success', null, at(2)]);
+      // A store without atomic runs keeps what the failed run wrote before it failed.
+      assert.deepEqual((await a.listPosts({ limit: 10, offset: 0 })).map((p) => p.id), a.capabilities.atomicRuns ? [2] : [1, 2]);
+    });
+
     it('when text is unicode or large, then it comes back byte for byte', async () => {
       const store = await newStore();
       // Also what a bulk text format must escape: tab, newline, carriage return, and a backslash before a letter.

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
+import type { SqliteWrites } from './sqlite-writes.js';
 
 /** A successful run's totals; its `finished_at` is asked for once the records are merged. */
 export interface RunTotals {
@@ -23,6 +24,7 @@ export interface RunTotals {
 export class SqliteStaging {
   readonly #db: Database.Database;
   readonly #options: StoreOptions;
+  readonly #writes: SqliteWrites;
   readonly #run: RunStart;
   readonly #readStored: Database.Statement;
   readonly #readStoredRange: Database.Statement;
@@ -33,9 +35,10 @@ export class SqliteStaging {
   /** The highest id this attempt staged: no id above it can be in the stage. */
   #highestStaged = NOTHING_STAGED;
 
-  constructor(db: Database.Database, options: StoreOptions, run: RunStart) {
+  constructor(db: Database.Database, options: StoreOptions, writes: SqliteWrites, run: RunStart) {
     this.#db = db;
     this.#options = options;
+    this.#writes = writes;
     this.#run = run;
     const { tableName: table, source } = options;
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS stage_posts (
@@ -145,7 +148,7 @@ export class SqliteStaging {
         `UPDATE "${table}_status" SET status = 'success', last_error = NULL, last_duration_ms = ?
          WHERE source = ? AND current_run_id = ?`,
       ).run(duration, source, runId);
-      this.#pruneRuns();
+      this.#writes.pruneRuns();
       this.#clearStage.run();
       db.exec('COMMIT');
       return { recordsChanged: changes, finishedAt: finished };
@@ -155,32 +158,9 @@ export class SqliteStaging {
     }
   }
 
+  /** Empties the stage, then records the failure; nothing staged was merged, so that is all the undoing. */
   abort(result: RunFailure): void {
-    const db = this.#db;
-    const { tableName: table, source } = this.#options;
-    const { runId, startedAt } = this.#run;
-    const duration = durationMs(startedAt, result.finishedAt);
     this.#clearStage.run();
-    db.transaction(() => {
-      db.prepare(
-        `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, error = ?
-         WHERE run_id = ?`,
-      ).run(result.finishedAt, duration, result.recordsRejected, result.error, runId);
-      db.prepare(
-        `UPDATE "${table}_status" SET status = 'failed', last_error = ?, last_duration_ms = ?
-         WHERE source = ? AND current_run_id = ?`,
-      ).run(result.error, duration, source, runId);
-      this.#pruneRuns();
-    }).immediate();
-  }
-
-  #pruneRuns(): void {
-    const { tableName: table, source, runHistoryLimit } = this.#options;
-    this.#db
-      .prepare(
-        `DELETE FROM "${table}_runs" WHERE source = ? AND run_id NOT IN
-           (SELECT run_id FROM "${table}_runs" WHERE source = ? ORDER BY started_at DESC LIMIT ?)`,
-      )
-      .run(source, source, runHistoryLimit);
+    this.#writes.recordFailure(this.#run.runId, result);
   }
 }

@@ -75,7 +75,7 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
     case 'release-lease':
       return writes.releaseLease(request.owner, request.lastStartedAt);
     case 'begin':
-      staging = new SqliteStaging(db, options, request.run);
+      staging = new SqliteStaging(db, options, writes, request.run);
       return undefined;
     case 'write':
       return runInProgress(request.runId).write(fromColumns(request.posts));
@@ -87,8 +87,13 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
       return committed;
     }
     case 'abort':
-      runInProgress(request.runId).abort(request.failure);
-      staging = undefined;
+      if (staging?.runId === request.runId) {
+        staging.abort(request.failure);
+        staging = undefined;
+      } else {
+        // Its stage is gone (the thread that held it stopped, or another run began): the failure is recorded all the same.
+        writes.recordFailure(request.runId, request.failure);
+      }
       return undefined;
   }
 }

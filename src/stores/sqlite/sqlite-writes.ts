@@ -1,10 +1,11 @@
 import type Database from 'better-sqlite3';
-import { INTERRUPTED_BY_CRASH, type LeaseRequest, type LeaseState, type StoreOptions } from '../store.js';
+import { durationMs, INTERRUPTED_BY_CRASH, type LeaseRequest, type LeaseState, type RunFailure, type StoreOptions } from '../store.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 
 /**
- * The store's writes other than a run's records, on the writer thread's connection: migrations, recovery of
- * runs a dead process left running, and the run lease. Each is one short transaction.
+ * The store's writes other than a run's records, on the writer thread's connection: migrations, a run's
+ * failure, recovery of runs a dead process left running, the run history's length, and the run lease. Each
+ * is one short transaction, or a statement inside the caller's.
  */
 export class SqliteWrites {
   readonly #db: Database.Database;
@@ -28,6 +29,43 @@ export class SqliteWrites {
         db.prepare(`INSERT INTO "${table}_migrations" (version, applied_at) VALUES (?, ?)`).run(row.v + index + 1, new Date().toISOString());
       });
     }).immediate();
+  }
+
+  /**
+   * Records a running run as failed. It needs nothing but the run's id: the run's stage may be gone, when the
+   * writer thread stopped and another took over, or when another run began on this connection, and the run
+   * must not stay "running" in the history and the status for as long as the process lives.
+   */
+  recordFailure(runId: string, result: RunFailure): void {
+    const db = this.#db;
+    const { tableName: table, source } = this.#options;
+    db.transaction(() => {
+      const run = db.prepare(`SELECT started_at AS startedAt FROM "${table}_runs" WHERE run_id = ? AND status = 'running'`).get(runId) as
+        | { startedAt: string }
+        | undefined;
+      if (!run) return;
+      const duration = durationMs(run.startedAt, result.finishedAt);
+      db.prepare(
+        `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, error = ?
+         WHERE run_id = ?`,
+      ).run(result.finishedAt, duration, result.recordsRejected, result.error, runId);
+      db.prepare(
+        `UPDATE "${table}_status" SET status = 'failed', last_error = ?, last_duration_ms = ?
+         WHERE source = ? AND current_run_id = ?`,
+      ).run(result.error, duration, source, runId);
+      this.pruneRuns();
+    }).immediate();
+  }
+
+  /** Keeps the newest RUN_HISTORY_LIMIT runs of the source; called inside the transaction that ends a run. */
+  pruneRuns(): void {
+    const { tableName: table, source, runHistoryLimit } = this.#options;
+    this.#db
+      .prepare(
+        `DELETE FROM "${table}_runs" WHERE source = ? AND run_id NOT IN
+           (SELECT run_id FROM "${table}_runs" WHERE source = ? ORDER BY started_at DESC LIMIT ?)`,
+      )
+      .run(source, source, runHistoryLimit);
   }
 
   recoverInterruptedRuns(finishedAt: string): number {
