@@ -26,7 +26,7 @@ interface SizeRuns {
   readonly first: IngestRun[];
   /** The re-ingestions, one per first run (large size only). */
   readonly second: IngestRun[];
-  /** Peak RSS while paging through the records (SQLite, large size only). */
+  /** Peak RSS while paging through the records (large size only). */
   readonly pagingPeaks: number[];
   /** The service's table in the last repeat. */
   table: string;
@@ -36,7 +36,7 @@ interface SizeRuns {
  * Scenarios 1 to 3 on one store. Each repeat writes the raw baseline into a new table, then has the service
  * ingest into another new table; at the large size the service is then restarted on that table, and its boot
  * run is the re-ingestion of unchanged data. Baseline and service alternate, so a change in the machine's load
- * during the run hits both alike. On SQLite, the memory scenario also pages through the large table.
+ * during the run hits both alike. The memory scenario also pages through the large table.
  */
 export async function benchIngestion(store: StorageType, harness: BackendHarness, upstream: BenchUpstream, options: BenchOptions, cleanup: CleanupStack, progress: (line: string) => void): Promise<IngestionResults> {
   const raw = rawWriter(store, harness);
@@ -48,7 +48,7 @@ export async function benchIngestion(store: StorageType, harness: BackendHarness
       runs.rawMs.push(await raw.write(`raw_${size}_${r}`, records));
       runs.table = `bench_${size}_${r}`;
       const target = { harness, table: runs.table, upstreamUrl: upstream.urlFor(records) };
-      const pageThrough = size === 'large' && store === 'sqlite'
+      const pageThrough = size === 'large'
         ? async (service: ServiceProcess) => void runs.pagingPeaks.push(await peakRssWhilePaging(service, records))
         : undefined;
       const first = await measureIngestion(target, cleanup, pageThrough);
