@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type StoreOptions } from '../store.js';
+import { durationMs, type Post, type RunCommitted, type RunStart, type StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import type { SqliteWrites } from './sqlite-writes.js';
@@ -156,11 +156,5 @@ export class SqliteStaging {
       if (db.inTransaction) db.exec('ROLLBACK');
       throw error;
     }
-  }
-
-  /** Empties the stage, then records the failure; nothing staged was merged, so that is all the undoing. */
-  abort(result: RunFailure): void {
-    this.#clearStage.run();
-    this.#writes.recordFailure(this.#run.runId, result);
   }
 }

@@ -87,13 +87,13 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
       return committed;
     }
     case 'abort':
+      // Nothing staged was merged, so emptying the stage is all the undoing. The stage may be gone already (the
+      // thread that held it stopped, or another run began): the failure is recorded all the same.
       if (staging?.runId === request.runId) {
-        staging.abort(request.failure);
+        staging.discardAttempt();
         staging = undefined;
-      } else {
-        // Its stage is gone (the thread that held it stopped, or another run began): the failure is recorded all the same.
-        writes.recordFailure(request.runId, request.failure);
       }
+      writes.recordFailure(request.runId, request.failure);
       return undefined;
   }
 }
