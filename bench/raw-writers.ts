@@ -9,6 +9,7 @@ import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import type { StorageType } from '../src/config.js';
 import { copyText } from '../src/stores/postgres/copy-text.js';
+import { applyWriterPragmas } from '../src/stores/sqlite/sqlite-writer-pragmas.js';
 import type { BackendHarness } from '../test/support/backends.js';
 import { benchPosts, type BenchPost } from './posts.js';
 
@@ -42,19 +43,14 @@ export function rawWriter(store: StorageType, harness: BackendHarness): RawWrite
   }
 }
 
-/**
- * With the store's own writer pragmas (WAL, synchronous=NORMAL, no checkpoint in the commit; see
- * src/stores/sqlite/sqlite-writer-worker.ts), so the file does the same work per commit.
- */
+/** With the store's own writer pragmas (src/stores/sqlite/sqlite-writer-pragmas.ts): the file does the same work per commit. */
 function sqliteWriter(harness: BackendHarness): RawWriter {
   return {
     path: 'prepared INSERT, one transaction',
     async write(table, count) {
       const db = new Database(harness.serviceEnv(table).SQLITE_PATH as string);
       try {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
-        db.pragma('wal_autocheckpoint = 0');
+        applyWriterPragmas(db);
         db.exec(`CREATE TABLE "${table}" (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL,
           body TEXT NOT NULL, ingested_at TEXT NOT NULL, source TEXT NOT NULL)`);
         const insert = db.prepare(`INSERT INTO "${table}" (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)`);

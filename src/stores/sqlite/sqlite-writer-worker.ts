@@ -2,6 +2,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { fromColumns } from './post-columns.js';
 import { SqliteStaging } from './sqlite-staging.js';
+import { applyWriterPragmas } from './sqlite-writer-pragmas.js';
 import type { WriterReply, WriterRequest, WriterWorkerData } from './sqlite-writer-protocol.js';
 import { SqliteWrites } from './sqlite-writes.js';
 
@@ -20,12 +21,8 @@ if (!parentPort) throw new Error('sqlite-writer-worker runs on a worker thread')
 const port: MessagePort = parentPort;
 const { path, options } = workerData as WriterWorkerData;
 const db = new Database(path);
-db.pragma('journal_mode = WAL');
-// NORMAL loses no committed transaction on a process crash in WAL mode, only on power loss.
-db.pragma('synchronous = NORMAL');
+applyWriterPragmas(db);
 db.pragma('busy_timeout = 5000');
-// Checkpoints run when asked, after a run, instead of inside the commit that passes 1,000 pages.
-db.pragma('wal_autocheckpoint = 0');
 const writes = new SqliteWrites(db, options);
 
 let staging: SqliteStaging | undefined;
