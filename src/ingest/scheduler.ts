@@ -107,15 +107,51 @@ export class IngestionScheduler {
       if (!(await this.#giveBackIfStopping())) this.#startRun();
       return;
     }
-    this.#wakeIn(this.#untilWorthAsking(answer.lease) + Math.random() * MAX_JITTER_MS);
+    const lease = this.#holderGone(answer.lease) ? await this.#recoverForGoneHolder() : answer.lease;
+    this.#wakeIn(lease ? this.#untilWorthAsking(lease) + Math.random() * MAX_JITTER_MS : Math.min(intervalMs, leaseTtlMs));
   }
 
-  /** When the lease could next be ours: when the holder's lease lapses, or when the schedule is next due. */
+  /**
+   * When the lease could next be ours: while a replica holds it, when that holder's lease lapses (it may have
+   * died: see #recoverForGoneHolder); otherwise when the schedule is next due.
+   */
   #untilWorthAsking(lease: LeaseState): number {
     const now = this.#now();
-    const lapses = lease.owner !== null && lease.expiresAt !== null ? Date.parse(lease.expiresAt) : now;
-    const due = lease.lastStartedAt !== null ? Date.parse(lease.lastStartedAt) + this.#options.intervalMs : now;
-    return Math.max(lapses, due) - now;
+    if (lease.owner !== null && lease.expiresAt !== null) return Date.parse(lease.expiresAt) - now;
+    return (lease.lastStartedAt !== null ? Date.parse(lease.lastStartedAt) + this.#options.intervalMs : now) - now;
+  }
+
+  /** A holder is gone when its lease lapsed, or when it is this replica before a restart (this one runs nothing). */
+  #holderGone(lease: LeaseState): boolean {
+    if (lease.owner === null) return false;
+    return lease.owner === this.#options.replica || lease.expiresAt === null || Date.parse(lease.expiresAt) <= this.#now();
+  }
+
+  /**
+   * A holder that died mid-run left its run `running` in /status and /runs. The next run is not due, so no
+   * replica would take the lease and recover it before then (up to an interval later): take the lease now to
+   * mark the dead run failed, and give it back with the schedule unchanged. Returns the lease as it then is,
+   * or undefined when the store failed.
+   */
+  async #recoverForGoneHolder(): Promise<LeaseState | undefined> {
+    try {
+      const { acquired, lease } = await this.#acquire(undefined);
+      if (!acquired) return lease;
+      try {
+        await this.#recoverInterruptedRuns(new Date(this.#now()).toISOString());
+      } finally {
+        await this.#release(undefined);
+      }
+      return { ...lease, owner: null, expiresAt: null };
+    } catch (error) {
+      this.#options.logger.error({ error: describeError(error) }, 'could not mark the runs of a stopped replica failed; asking again later');
+      return undefined;
+    }
+  }
+
+  async #recoverInterruptedRuns(finishedAt: string): Promise<void> {
+    const recovered = await this.#options.store.recoverInterruptedRuns(finishedAt);
+    if (recovered > 0) this.#options.logger.warn({ recovered }, 'runs left running by a stopped replica were marked failed');
   }
 
   #acquire(dueIfStartedBy: string | undefined): Promise<{ acquired: boolean; lease: LeaseState }> {
@@ -144,7 +180,7 @@ export class IngestionScheduler {
   /** Runs with the lease held: recovers runs a dead holder left `running`, runs, releases, schedules the next. */
   #startRun(): string {
     clearTimeout(this.#timer);
-    const { store, leaseTtlMs, intervalMs, logger } = this.#options;
+    const { leaseTtlMs, intervalMs, logger } = this.#options;
     const runId = randomUUID();
     const startedAt = this.#now();
     const abort = new AbortController();
@@ -152,8 +188,7 @@ export class IngestionScheduler {
     this.#currentAbort = abort;
     this.#current = (async () => {
       try {
-        const recovered = await store.recoverInterruptedRuns(new Date(startedAt).toISOString());
-        if (recovered > 0) logger.warn({ recovered }, 'runs left running by a stopped replica were marked failed');
+        await this.#recoverInterruptedRuns(new Date(startedAt).toISOString());
         await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal });
       } catch (error) {
         // runIngestion records failures itself; this is a store that could not even begin the run.

@@ -153,6 +153,49 @@ describe('IngestionScheduler with the run lease', () => {
     await b.finishRun();
   });
 
+  it('when the holder died mid-run and the next run is not due, then a replica marks the dead run failed once the lease lapses, and runs nothing', async () => {
+    const open = database();
+    const store = await open();
+    const other = await open();
+    const now = Date.now();
+    // The dead holder's run started now, so the schedule (an hour) is not due for any replica.
+    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
+    await store.releaseLease('dead', new Date(now).toISOString());
+    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
+    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'dead' });
+    const b = replica(other, 'replica-b');
+    b.scheduler.start();
+    await settle(100);
+    assert.equal((await store.getStatus()).status, 'running', 'the lease has not lapsed yet');
+    const deadline = Date.now() + 5000;
+    while ((await store.getStatus()).status === 'running' && Date.now() < deadline) await settle(20);
+    const status = await store.getStatus();
+    assert.equal(status.status, 'failed');
+    assert.match(status.last_error ?? '', /interrupted/);
+    assert.equal((await store.listRuns(10)).find((run) => run.run_id === 'dead-run')?.status, 'failed');
+    assert.equal(b.runs.length, 0, 'the schedule was not due');
+    // The lease went back free, the schedule unchanged: a replica asking for a due run is still refused.
+    const asked = await store.acquireLease({ owner: 'replica-c', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 500).toISOString(), dueIfStartedBy: new Date(Date.now() - HOUR).toISOString() });
+    assert.equal(asked.acquired, false);
+    assert.equal(asked.lease.owner, null);
+  });
+
+  it('when the holder restarts under the same replica id and the next run is not due, then it marks its own dead run failed at once', async () => {
+    const open = database();
+    const store = await open();
+    const now = Date.now();
+    await store.acquireLease({ owner: 'pod-a', now: new Date(now).toISOString(), expiresAt: new Date(now + HOUR).toISOString() });
+    await store.releaseLease('pod-a', new Date(now).toISOString());
+    await store.acquireLease({ owner: 'pod-a', now: new Date(now).toISOString(), expiresAt: new Date(now + HOUR).toISOString() });
+    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'pod-a' });
+    const restarted = replica(await open(), 'pod-a');
+    restarted.scheduler.start();
+    const deadline = Date.now() + 5000;
+    while ((await store.getStatus()).status === 'running' && Date.now() < deadline) await settle(20);
+    assert.equal((await store.getStatus()).status, 'failed');
+    assert.equal(restarted.runs.length, 0);
+  });
+
   it('when a replica stops mid-run, then the run is cancelled, the lease freed and another replica runs it again at once', async () => {
     const open = database();
     const a = replica(await open(), 'replica-a');
