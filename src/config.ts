@@ -71,10 +71,14 @@ const integer = (min: number, max: number) => (text: string): ParseResult<number
     : { expected: `an integer from ${min} to ${max}` };
 };
 
+/** Node's timers wait at most 2^31 - 1 ms (24.8 days); a longer delay fires at once, so a schedule would spin. */
+const MAX_DURATION_MS = 596 * 3_600_000;
+
 const duration = (min: number) => (text: string): ParseResult<number> => {
   const ms = parseDuration(text);
   if (ms === undefined) return { expected: 'a duration in Go syntax such as 500ms, 30s, 5m or 1h30m' };
-  return ms >= min ? { value: ms } : { expected: `a duration of at least ${min}ms` };
+  if (ms < min) return { expected: `a duration of at least ${min}ms` };
+  return ms <= MAX_DURATION_MS ? { value: ms } : { expected: 'a duration of at most 596h (24.8 days, the longest a timer waits)' };
 };
 
 const boolean = (text: string): ParseResult<boolean> =>
@@ -137,7 +141,7 @@ export const SETTINGS = {
   apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
   ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },
-  apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams', parse: duration(1) },
+  apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams (checked every half second, so up to 0.5s more)', parse: duration(1000) },
   retries: { env: 'RETRY_COUNT', default: '3', description: 'retries after the first attempt (3 means at most 4 attempts)', parse: integer(0, 100) },
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
   retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },

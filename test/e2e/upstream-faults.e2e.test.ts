@@ -149,7 +149,7 @@ if (backend) {
     });
 
     it('when the upstream never answers, then each attempt ends after API_TIMEOUT and the run fails', async () => {
-      const { upstream, svc } = await scenario([{ kind: 'stall' }, { kind: 'stall' }], { API_TIMEOUT: '300ms', RETRY_COUNT: '1' });
+      const { upstream, svc } = await scenario([{ kind: 'stall' }, { kind: 'stall' }], { API_TIMEOUT: '1s', RETRY_COUNT: '1' });
       const status = await svc.waitFor<IngestionStatus>('/status', finished);
       assert.equal(status.status, 'failed');
       assert.match(status.last_error ?? '', /API_TIMEOUT/);
@@ -157,7 +157,7 @@ if (backend) {
     });
 
     it('when the body stalls halfway, then the attempt times out and the retry succeeds', async () => {
-      const { svc } = await scenario([{ kind: 'stall-body' }], { API_TIMEOUT: '300ms' });
+      const { svc } = await scenario([{ kind: 'stall-body' }], { API_TIMEOUT: '1s' });
       const status = await svc.waitFor<IngestionStatus>('/status', finished);
       assert.equal(status.status, 'success');
       assert.equal(status.records_ingested, 30);
