@@ -124,6 +124,9 @@ const url = (protocols: readonly string[]) => (value: string): ParseResult<strin
   return { expected: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` };
 };
 
+/** A URL's `user:password@` part, hidden when a value is echoed back: API_ENDPOINT may carry credentials. */
+const withoutUserinfo = (value: string): string => value.replace(/^((?:[a-z][a-z\d+.-]*:)?\/\/)?[^/?#@\s]*@/i, '$1(credentials hidden)@');
+
 /**
  * Every setting, in the order of the README's configuration table. The README table is checked against this
  * list by a test, so a default written here is the default documented there.
@@ -138,7 +141,7 @@ export const SETTINGS = {
   postgresUri: { env: 'POSTGRES_URI', default: '', description: 'PostgreSQL connection string; TLS options (`sslmode`) pass through', parse: url(['postgres:', 'postgresql:']), secret: true },
   postgresPoolSize: { env: 'POSTGRES_POOL_SIZE', default: '10', description: 'PostgreSQL connection pool size', parse: integer(1, 1000) },
   sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: text(/^.+$/, 'a file path') },
-  apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array', parse: url(['http:', 'https:']) },
+  apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array; `user:password@` in it is sent as Basic auth', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
   ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },
   apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams (checked every half second, so up to 0.5s more)', parse: duration(1000) },
@@ -177,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if ('value' in result) {
       parsed[key] = result.value;
     } else {
-      const shown = setting.secret ? '(value hidden)' : JSON.stringify(given);
+      const shown = setting.secret ? '(value hidden)' : JSON.stringify(withoutUserinfo(given));
       problems.push(`${setting.env}=${shown} is not valid: expected ${result.expected}`);
     }
   }

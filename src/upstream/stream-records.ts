@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
 import { jsonArrayElements } from './json-array-elements.js';
 
@@ -34,16 +34,21 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
   }
 }
 
+/** As browsers and curl -L do: an endpoint that moved (http to https, a new path) keeps working. */
+const MAX_REDIRECTIONS = 5;
+
 async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseData> {
+  const { url, authorization } = splitCredentials(options.url);
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(options.url, {
+    response = await request(url, {
       method: 'GET',
-      headers: { accept: 'application/json' },
+      headers: authorization === undefined ? { accept: 'application/json' } : { accept: 'application/json', authorization },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       signal: options.signal,
-      dispatcher: options.dispatcher,
+      // undici's redirect handler drops Authorization when a redirect leaves the endpoint's origin.
+      dispatcher: (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })),
     });
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
@@ -55,6 +60,19 @@ async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseD
     throw new UpstreamStatusError(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
   return response;
+}
+
+/**
+ * undici ignores a URL's `user:password@` without a word, so an upstream behind Basic auth would answer 401.
+ * As curl does, they go in an Authorization header instead, and out of the URL undici sees.
+ */
+function splitCredentials(endpoint: string): { url: string; authorization?: string } {
+  const url = new URL(endpoint);
+  if (url.username === '' && url.password === '') return { url: endpoint };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url: url.href, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
 }
 
 /** Drops a body we will not read. undici's body emits an 'error' when destroyed, which must not go unheard. */
@@ -82,7 +100,8 @@ function classifyBodyError(error: unknown): Error {
 
 function isNetworkError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('E') || code === 'ERR_STREAM_PREMATURE_CLOSE');
+  // System errors (ECONNRESET, ETIMEDOUT, ...) and undici's; Node's own ERR_* codes are bugs or limits, not the network.
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || /^E[A-Z]+$/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 /** A short reason without addresses or paths: the error code tells an operator what happened. */

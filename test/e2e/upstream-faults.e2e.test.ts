@@ -194,6 +194,29 @@ if (backend) {
       assert.match(runs.find((run) => run.status === 'failed')?.error ?? '', /interrupted/);
     });
 
+    it('when the endpoint moved (301, then 302), then the run follows the redirects and succeeds', async () => {
+      const { upstream, svc } = await scenario([
+        { kind: 'status', status: 301, headers: { location: '/moved' } },
+        { kind: 'status', status: 302, headers: { location: '/posts?page=all' } },
+      ]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 30);
+      assert.equal(upstream.requests.length, 3);
+    });
+
+    it('when API_ENDPOINT carries user:password@, then the upstream gets them as Basic auth and no log line shows them', async () => {
+      upstream = await startFakeUpstream(makePosts(5));
+      const url = new URL(upstream.url);
+      url.username = 'reader';
+      url.password = 's3cr3t:p@ss';
+      svc = await startService({ ...harness.serviceEnv(uniqueTableName()), API_ENDPOINT: url.href, LOG_LEVEL: 'debug' });
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.deepEqual(upstream.authorizations, [`Basic ${Buffer.from('reader:s3cr3t:p@ss').toString('base64')}`]);
+      assert.ok(!JSON.stringify(svc.logs).includes('s3cr3t'), 'the password is in no log line');
+    });
+
     it('when the configuration is wrong, then the process exits non-zero with one line naming the variable', async () => {
       const { spawnSync } = await import('node:child_process');
       const result = spawnSync(process.execPath, ['dist/main.js'], { env: { PATH: process.env.PATH, RETRY_COUNT: '-2' }, encoding: 'utf8' });

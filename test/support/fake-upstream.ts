@@ -19,6 +19,8 @@ export interface FakeUpstream {
   readonly url: string;
   /** Arrival time (ms since epoch) of every request so far. */
   readonly requests: number[];
+  /** The Authorization header of every request so far (undefined where none came). */
+  readonly authorizations: (string | undefined)[];
   setPosts(posts: readonly unknown[]): void;
   /** Queues behaviours, one per request in order; once used up, the upstream serves the posts. */
   enqueue(...behaviours: Behaviour[]): void;
@@ -39,10 +41,12 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
   let posts = initialPosts;
   const queue: Behaviour[] = [];
   const requests: number[] = [];
+  const authorizations: (string | undefined)[] = [];
   const open = new Set<ServerResponse>();
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests.push(Date.now());
+    authorizations.push(req.headers.authorization);
     open.add(res);
     res.on('close', () => open.delete(res));
     req.resume();
@@ -76,6 +80,7 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
   return {
     url: `http://127.0.0.1:${port}/posts`,
     requests,
+    authorizations,
     setPosts: (next) => {
       posts = next;
     },
