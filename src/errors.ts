@@ -152,5 +152,9 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'OVERLOADED',
   'INVALID_REQUEST',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
   'INTERNAL_ERROR',
 ] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, RouteNotFoundError } from '../errors.js';
+import { AppError, RouteNotFoundError, type ErrorCode } from '../errors.js';
 import { describeError } from '../log-safe.js';
 
 type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
@@ -15,10 +15,18 @@ function send(reply: FastifyReply, statusCode: number, code: string, message: st
   return reply.code(statusCode).send(errorBody(statusCode, code, message));
 }
 
+/** Fastify's refusals of a request body, in the catalog's codes and words: its FST_ERR_* codes are not the API's. */
+const BODY_REFUSALS: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_REQUEST', message: 'the request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_REQUEST', message: 'the body is empty but Content-Type says JSON; send JSON, or no Content-Type' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'the request body must be application/json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'BODY_TOO_LARGE', message: 'the request body is too large; no route takes more than a small JSON object' },
+};
+
 /**
  * Every error answers `{statusCode, error, code, message}`. Validation errors and the catalog's deliberate
- * 4xx/503 show their message; Fastify's own 4xx (bad content type, body too large) show theirs, which are
- * generic. Anything else is logged with the request id and answered with a generic 500, because Fastify's
+ * 4xx/503 show their message; Fastify's own 4xx (bad content type, body too large) answer in the catalog's
+ * codes. Anything else is logged with the request id and answered with a generic 500, because Fastify's
  * default handler would send a driver's text verbatim.
  */
 export function installErrorHandlers(app: FastifyInstance): void {
@@ -30,7 +38,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
       if (error.statusCode === 503) request.log.warn({ error: describeError(error) }, 'store unavailable');
       if (error.statusCode < 500 || error.statusCode === 503) return send(reply, error.statusCode, error.code, error.message);
     } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      return send(reply, error.statusCode, error.code ?? 'INVALID_REQUEST', error.message);
+      const refusal = BODY_REFUSALS[error.code];
+      return send(reply, error.statusCode, refusal?.code ?? 'INVALID_REQUEST', refusal?.message ?? error.message);
     }
     request.log.error({ error: describeError(error) }, 'request failed');
     request.log.debug({ err: error }, 'request failure details');

@@ -92,6 +92,25 @@ describe('POST /ingest', () => {
   });
 });
 
+describe('request bodies Fastify refuses', () => {
+  it('when POST /ingest has a body that is not JSON, empty JSON, another media type or too large, then each answer uses a code of the catalog', async () => {
+    const app = await appWith({ apiKeys: [KEY] }, async () => ({ runId: 'run-1', replica: 'pod-a' }));
+    const auth = { authorization: `Bearer ${KEY}` };
+    const cases = [
+      { headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad', status: 400, code: 'INVALID_REQUEST', message: /not valid JSON/ },
+      { headers: { ...auth, 'content-type': 'application/json' }, payload: '', status: 400, code: 'INVALID_REQUEST', message: /empty/ },
+      { headers: { ...auth, 'content-type': 'application/xml' }, payload: '<a/>', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/json/ },
+      { headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ pad: 'x'.repeat(70_000) }), status: 413, code: 'BODY_TOO_LARGE', message: /too large/ },
+    ];
+    for (const { headers, payload, status, code, message } of cases) {
+      const answer = await call(app, { method: 'POST', url: '/ingest', headers, payload });
+      assert.equal(answer.status, status, payload.slice(0, 20));
+      assert.equal(answer.json?.code, code);
+      assert.match(String(answer.json?.message), message);
+    }
+  });
+});
+
 describe('rate limit', () => {
   it('when a client passes RATE_LIMIT requests a minute, then it gets 429 RATE_LIMITED with Retry-After, and probes are never limited', async () => {
     const app = await appWith({ rateLimit: 3 });
