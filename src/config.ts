@@ -196,6 +196,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       // Without a database in the path the driver silently writes to "test".
       problems.push('MONGODB_URI=(value hidden) is not valid: expected a database name in its path, such as mongodb://host:27017/ingestion');
     }
+    if (values.storageType === 'sqlite' && values.tableName !== undefined && /^sqlite_/i.test(values.tableName)) {
+      problems.push(`TABLE_NAME=${JSON.stringify(values.tableName)} is not valid: SQLite reserves names starting with sqlite_`);
+    }
     if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
       const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);
       problems.push(

@@ -52,6 +52,13 @@ export class StoreUnavailableError extends AppError {
   }
 }
 
+/** The SQLite file cannot be used at start: a path or a permission to fix, not a moment to wait for. */
+export class SqliteOpenError extends AppError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', 503, `SQLITE_PATH cannot be used: ${reason}`, options);
+  }
+}
+
 /** The upstream answered with an HTTP status that is not 2xx. Retried for 408, 429 and 5xx only. */
 export class UpstreamStatusError extends AppError {
   readonly upstreamStatus: number;

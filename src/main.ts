@@ -19,7 +19,10 @@ function exitWithLine(line: string, code = 1): never {
   process.exit(code);
 }
 
-function cannotStart(error: unknown, config: Config): string {
+/** The line to exit with; the whole error, which may hold paths and driver text, goes to the log at debug only. */
+function cannotStart(error: unknown, config: Config, logger: Logger): string {
+  logger.debug({ err: error }, 'the store failed to open');
+  logger.flush();
   return `cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`;
 }
 
@@ -38,8 +41,7 @@ async function main(): Promise<void> {
   try {
     store = await createStore(config);
   } catch (error) {
-    logger.flush();
-    exitWithLine(cannotStart(error, config));
+    exitWithLine(cannotStart(error, config, logger));
   }
   // The store connects and migrates while the API is built below, so start-up waits for the slower of the
   // two rather than both. Runs a dead process left `running` are recovered by whichever replica next takes
@@ -88,10 +90,7 @@ async function main(): Promise<void> {
   });
 
   const failed = await initialised;
-  if (failed) {
-    logger.flush();
-    exitWithLine(cannotStart(failed.error, config));
-  }
+  if (failed) exitWithLine(cannotStart(failed.error, config, logger));
   // Listening starts after init() has migrated the store: from then on /ready fails only when the store does.
   try {
     await app.listen({ port: config.serverPort, host: '0.0.0.0' });

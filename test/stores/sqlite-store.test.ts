@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { SqliteOpenError, StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
 import { at, ingestRun, rejection, samplePost } from '../support/store-fixtures.js';
@@ -132,13 +132,24 @@ describe('sqlite store: writes run on a thread of their own', () => {
     });
   });
 
-  it('when the database cannot be opened, then init fails as STORE_UNAVAILABLE with the driver code as its cause', async () => {
+  it('when the database cannot be opened, then init fails as STORE_UNAVAILABLE naming SQLITE_PATH, what to check and the code, not the path', async () => {
     // A directory where the file should be: the writer thread fails to open it, and stops.
     const store = newStore(dir);
     const error = await rejection(store.init());
-    assert.ok(error instanceof StoreUnavailableError);
-    assert.match(error.message, /\(open\)/);
-    assert.equal((error.cause as { code?: unknown } | undefined)?.code, 'SQLITE_CANTOPEN');
+    assert.ok(error instanceof SqliteOpenError);
+    assert.equal(error.code, 'STORE_UNAVAILABLE');
+    assert.match(error.message, /^SQLITE_PATH cannot be used: .*directory.*\(SQLITE_CANTOPEN\)$/);
+    assert.ok(!error.message.includes(dir), 'the path stays out of the message');
+    await store.close();
+  });
+
+  it('when the file is not a SQLite database, then init says so', async () => {
+    const path = join(dir, 'not-a-database.db');
+    await writeFile(path, 'plain text, not a database: '.repeat(200));
+    const store = newStore(path);
+    const error = await rejection(store.init());
+    assert.ok(error instanceof SqliteOpenError);
+    assert.match(error.message, /not a SQLite database \(SQLITE_NOTADB\)/);
     await store.close();
   });
 

@@ -115,6 +115,7 @@ describe('loadConfig rejections', () => {
     { env: { INGESTION_INTERVAL: '720h' }, variable: 'INGESTION_INTERVAL', got: '"720h"', takes: /at most 596h/ },
     { env: { SHUTDOWN_TIMEOUT: '99999999999h' }, variable: 'SHUTDOWN_TIMEOUT', got: '"99999999999h"', takes: /at most 596h/ },
     { env: { API_TIMEOUT: '300ms' }, variable: 'API_TIMEOUT', got: '"300ms"', takes: /at least 1000ms/ },
+    { env: { TABLE_NAME: 'sqlite_data' }, variable: 'TABLE_NAME', got: '"sqlite_data"', takes: /SQLite reserves names starting with sqlite_/ },
     { env: { RETRY_COUNT: '-2' }, variable: 'RETRY_COUNT', got: '"-2"', takes: /an integer from 0 to 100/ },
     { env: { RETRY_COUNT: '1.5' }, variable: 'RETRY_COUNT', got: '"1.5"', takes: /an integer from 0 to 100/ },
     { env: { SERVER_PORT: '99999' }, variable: 'SERVER_PORT', got: '"99999"', takes: /an integer from 0 to 65535/ },

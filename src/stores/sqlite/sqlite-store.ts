@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError } from '../../errors.js';
+import { SqliteOpenError, StoreUnavailableError } from '../../errors.js';
 import {
   NEVER_RUN,
   type IngestionStatus,
@@ -54,21 +54,23 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     const { path, tableName, source, batchSize, runHistoryLimit } = this.#config;
-    guard('open', () => mkdirSync(dirname(path), { recursive: true }));
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw openFailure(error);
+    }
     const writer = new SqliteWriterThread({ path, options: { tableName, source, batchSize, runHistoryLimit } });
     try {
       // The writer creates the file and the tables; the reader needs both.
       await writer.request('open', { op: 'migrate' });
-      this.#reader = guard('open', () => {
-        const reader = new Database(path, { fileMustExist: true });
-        reader.pragma('busy_timeout = 5000');
-        return reader;
-      });
+      const reader = new Database(path, { fileMustExist: true });
+      reader.pragma('busy_timeout = 5000');
+      this.#reader = reader;
       this.#writer = writer;
     } catch (error) {
       // A store that could not start keeps no thread, so the process can exit.
       await writer.close();
-      throw error;
+      throw openFailure(error);
     }
   }
 
@@ -200,6 +202,35 @@ export class SqliteStore implements Store {
 }
 
 /** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
+/** What an operator can fix, by the code SQLite or the file system gave; the path itself stays out of logs. */
+const OPEN_FAILURES: Readonly<Record<string, string>> = {
+  SQLITE_CANTOPEN: 'the file cannot be opened or created (is it a directory, or in a folder this process cannot write?)',
+  SQLITE_NOTADB: 'the file is not a SQLite database',
+  SQLITE_CORRUPT: 'the database file is corrupt',
+  SQLITE_READONLY: 'the file or its folder is read-only for this process',
+  SQLITE_BUSY: 'another process held a lock on the database for longer than 5 s',
+  SQLITE_FULL: 'the disk is full',
+  EACCES: 'permission denied on its folder',
+  EPERM: 'permission denied on its folder',
+  EROFS: 'its folder is on a read-only file system',
+  ENOTDIR: 'a part of its folder path is a file',
+  EEXIST: 'a part of its folder path is a file',
+  ENOSPC: 'the disk is full',
+};
+
+function openFailure(error: unknown): SqliteOpenError {
+  // The writer thread's failures come as StoreUnavailableError, with SQLite's code on the cause.
+  const code = codeOf((error as { cause?: unknown } | null)?.cause) ?? codeOf(error);
+  // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) read as their primary code.
+  const known = code && Object.keys(OPEN_FAILURES).find((primary) => code === primary || code.startsWith(`${primary}_`));
+  return new SqliteOpenError(`${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
+}
+
+const codeOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
 function guard<T>(operation: string, fn: () => T): T {
   try {
     return fn();
