@@ -30,6 +30,7 @@ export interface Config {
   readonly ingestionIntervalMs: number;
   readonly apiTimeoutMs: number;
   readonly maxResponseBytes: number;
+  readonly maxRecordBytes: number;
   readonly retry: RetryPolicy;
   readonly serverPort: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -149,6 +150,7 @@ export const SETTINGS = {
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
   retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
+  maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected', parse: byteSize },
   batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
   serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },

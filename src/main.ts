@@ -69,7 +69,13 @@ async function main(): Promise<void> {
           source: config.sourceName,
           replica: config.replicaId,
           fetchRecords: (attemptSignal) =>
-            streamRecords({ url: config.apiEndpoint, timeoutMs: config.apiTimeoutMs, maxBytes: config.maxResponseBytes, signal: attemptSignal }),
+            streamRecords({
+              url: config.apiEndpoint,
+              timeoutMs: config.apiTimeoutMs,
+              maxBytes: config.maxResponseBytes,
+              maxRecordBytes: config.maxRecordBytes,
+              signal: attemptSignal,
+            }),
         },
         run,
       ),

@@ -1,4 +1,5 @@
 import type { Post } from '../stores/store.js';
+import { OversizedElement } from '../upstream/json-array-elements.js';
 
 /** The largest id and userId accepted: PostgreSQL `integer`, and the bound every store is tested at. */
 export const MAX_ID = 2 ** 31 - 1;
@@ -19,6 +20,9 @@ export interface Stamp {
  * rejection says which field is wrong and what it got, short enough for a log line.
  */
 export function validatePost(raw: unknown, stamp: Stamp): PostValidation {
+  if (raw instanceof OversizedElement) {
+    return { ok: false, reason: `record is ${raw.bytes} bytes of JSON, more than MAX_RECORD_BYTES (${raw.maxBytes})` };
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, reason: `record must be a JSON object, got ${describe(raw)}` };
   }

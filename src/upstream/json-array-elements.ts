@@ -3,12 +3,24 @@
  * (brackets, commas, whitespace) is read here, byte by byte, tracking strings and nesting to find where each
  * element ends (string text is skipped with indexOf). The elements a chunk completes then go to JSON.parse
  * together, as one array text: it is native, checks them fully, and one call per chunk costs far less than
- * one per element. Memory holds one chunk and one unfinished element, whatever the size of the array. On
+ * one per element. Memory holds one chunk and one unfinished element (at most the bound on an element's
+ * size, past which its bytes are counted, not kept), whatever the size of the array. On
  * 250-byte records that is several times the rate of stream-json, a tokenizer written in JavaScript.
  */
 
 /** The body is not one JSON array of valid elements; the message says where and why, without the data. */
 export class JsonArrayError extends Error {}
+
+/**
+ * Stands, in the yielded elements, for one whose JSON text is longer than the bound: it was skipped unread
+ * (its bytes were not kept past the bound), and the run counts it as a rejected record.
+ */
+export class OversizedElement {
+  constructor(
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {}
+}
 
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
@@ -29,15 +41,23 @@ function backslashesBefore(chunk: Buffer, end: number, from: number): number {
 
 type State = 'before-array' | 'before-first' | 'before-next' | 'in-element' | 'after-element' | 'after-array';
 
-/** Yields, for each chunk that completes at least one element, those elements in order. */
-export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<unknown[]> {
+/**
+ * Yields, for each chunk that completes at least one element, those elements in order; an element longer than
+ * `maxElementBytes` as an OversizedElement, so that one huge record cannot hold the memory.
+ */
+export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxElementBytes = Number.POSITIVE_INFINITY): AsyncGenerator<unknown[]> {
   let state = 'before-array' as State;
   /** Nesting of objects and arrays inside the current element. */
   let depth = 0;
   let inString = false;
   let escaped = false;
-  /** Bytes of the current element that came in earlier chunks. */
+  /** Bytes of the current element that came in earlier chunks, unless it is over the bound (`skipping`). */
   let carried: Buffer[] = [];
+  /** How many bytes of the current element came in earlier chunks, kept or not. */
+  let carriedBytes = 0;
+  let skipping = false;
+  /** Whether an element this chunk completes is over the bound. */
+  let oversized = false;
   /** Bytes read before the current chunk, for error positions. */
   let consumed = 0;
   let index = 0;
@@ -47,9 +67,11 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
 
   const complete = (start: number, end: number) => {
     spans.push(start, end);
+    if (end - start + (spans.length === 2 ? carriedBytes : 0) > maxElementBytes) oversized = true;
   };
   /** Parses the chunk's complete elements in one JSON.parse; only when that fails, one by one to name the culprit. */
   const parseComplete = (chunk: Buffer): unknown[] => {
+    if (oversized) return parseEach(chunk);
     const first = spans[0] as number;
     const last = spans[spans.length - 1] as number;
     const head = carried.length === 0 ? undefined : Buffer.concat(carried);
@@ -57,17 +79,28 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
     try {
       return JSON.parse(`[${head === undefined ? piece.toString('utf8') : Buffer.concat([head, piece]).toString('utf8')}]`) as unknown[];
     } catch {
-      for (let k = 0; k < spans.length; k += 2) {
-        const own = chunk.subarray(spans[k] as number, spans[k + 1] as number);
-        try {
-          JSON.parse((k === 0 && head !== undefined ? Buffer.concat([head, own]) : own).toString('utf8'));
-        } catch {
-          throw new JsonArrayError(`element ${index + k / 2} is not valid JSON`);
-        }
-      }
+      parseEach(chunk);
       // Every element parsed alone, so their array should have too; if it did not, say so rather than guess.
       throw new JsonArrayError(`elements ${index} to ${index + spans.length / 2 - 1} are not valid JSON`);
     }
+  };
+  /** One JSON.parse per element: to name the one that is not JSON, or to leave out those over the bound. */
+  const parseEach = (chunk: Buffer): unknown[] => {
+    const elements: unknown[] = [];
+    for (let k = 0; k < spans.length; k += 2) {
+      const own = chunk.subarray(spans[k] as number, spans[k + 1] as number);
+      const bytes = own.length + (k === 0 ? carriedBytes : 0);
+      if (bytes > maxElementBytes) {
+        elements.push(new OversizedElement(bytes, maxElementBytes));
+        continue;
+      }
+      try {
+        elements.push(JSON.parse((k === 0 && carried.length > 0 ? Buffer.concat([...carried, own]) : own).toString('utf8')));
+      } catch {
+        throw new JsonArrayError(`element ${index + k / 2} is not valid JSON`);
+      }
+    }
+    return elements;
   };
   const fail = (reason: string, at: number): never => {
     throw new JsonArrayError(`${reason} at byte ${consumed + at}`);
@@ -155,10 +188,18 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>): Asy
       const elements = parseComplete(chunk);
       index += elements.length;
       carried = [];
+      carriedBytes = 0;
+      skipping = false;
+      oversized = false;
       spans = [];
       yield elements;
     }
-    if (state === 'in-element') carried.push(Buffer.from(chunk.subarray(start)));
+    if (state === 'in-element') {
+      carriedBytes += chunk.length - start;
+      skipping ||= carriedBytes > maxElementBytes;
+      if (skipping) carried = [];
+      else carried.push(Buffer.from(chunk.subarray(start)));
+    }
     consumed += chunk.length;
   }
   if (state !== 'after-array') throw new JsonArrayError(`the body ended before the array closed (after ${consumed} bytes)`);

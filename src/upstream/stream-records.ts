@@ -7,6 +7,8 @@ export interface StreamRecordsOptions {
   /** The longest wait for the response headers, and the longest silence while the body streams. */
   readonly timeoutMs: number;
   readonly maxBytes: number;
+  /** Elements with a longer JSON text come out as OversizedElement, their bytes not kept. */
+  readonly maxRecordBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly dispatcher?: Dispatcher | undefined;
 }
@@ -25,7 +27,7 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
     throw new UpstreamTooLargeError(options.maxBytes);
   }
   try {
-    yield* jsonArrayElements(limitBytes(response.body, options.maxBytes));
+    yield* jsonArrayElements(limitBytes(response.body, options.maxBytes), options.maxRecordBytes);
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     throw classifyBodyError(error);

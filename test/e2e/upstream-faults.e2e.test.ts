@@ -140,6 +140,20 @@ if (backend) {
       assert.equal(run?.records_rejected, 4);
     });
 
+    it('when a record is longer than MAX_RECORD_BYTES, then it alone is rejected with its size, and the others are stored', async () => {
+      const huge = { id: 3, userId: 1, title: 'huge', body: 'x'.repeat(3 * 1024 * 1024) };
+      const posts = [...makePosts(2), huge, ...makePosts(2, 4)];
+      const { svc } = await scenario([], { MAX_RECORD_BYTES: '1MiB' }, posts);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 4);
+      assert.equal(status.records_rejected, 1);
+      const [reason] = (await svc.waitForLogs((l) => l.msg === 'record rejected', 1)).map((l) => String(l.reason));
+      assert.equal(reason, `record is ${Buffer.byteLength(JSON.stringify(huge))} bytes of JSON, more than MAX_RECORD_BYTES (1048576)`);
+      assert.equal((await svc.get('/posts/3')).status, 404);
+      assert.equal((await svc.get('/posts/5')).status, 200);
+    });
+
     it('when the body grows past MAX_RESPONSE_BYTES, then the run fails and the process lives on', async () => {
       const { svc } = await scenario([{ kind: 'huge', bytes: 5_000_000 }], { MAX_RESPONSE_BYTES: '64KiB' });
       const status = await svc.waitFor<IngestionStatus>('/status', finished);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { JsonArrayError, jsonArrayElements } from '../../src/upstream/json-array-elements.js';
+import { JsonArrayError, OversizedElement, jsonArrayElements } from '../../src/upstream/json-array-elements.js';
 
 /** The text as chunks cut at the given byte offsets, as a network would deliver it. */
 async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenerator<Buffer> {
@@ -14,9 +14,9 @@ async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenera
   yield bytes.subarray(from);
 }
 
-async function elements(text: string, cuts: readonly number[] = []): Promise<unknown[]> {
+async function elements(text: string, cuts: readonly number[] = [], maxElementBytes?: number): Promise<unknown[]> {
   const found: unknown[] = [];
-  for await (const group of jsonArrayElements(chunked(text, cuts))) found.push(...group);
+  for await (const group of jsonArrayElements(chunked(text, cuts), maxElementBytes)) found.push(...group);
   return found;
 }
 
@@ -46,6 +46,31 @@ describe('jsonArrayElements', () => {
     const bytes = Buffer.byteLength(text);
     for (let cut = 1; cut < bytes; cut++) assert.deepEqual(await elements(text, [cut]), JSON.parse(text), `cut at ${cut}`);
     assert.deepEqual(await elements(text, Array.from({ length: bytes }, (_, i) => i)), JSON.parse(text), 'one byte a chunk');
+  });
+
+  it('when elements are longer than the bound, within a chunk or across many, then each comes out as an OversizedElement in its place', async () => {
+    const big = { title: 'x'.repeat(300), body: 'é'.repeat(100) };
+    const text = JSON.stringify([1, big, { a: 2 }, big, 'end']);
+    const bigBytes = Buffer.byteLength(JSON.stringify(big));
+    const expected = [1, new OversizedElement(bigBytes, 100), { a: 2 }, new OversizedElement(bigBytes, 100), 'end'];
+    assert.deepEqual(await elements(text, [], 100), expected, 'one chunk');
+    const everyTenBytes = Array.from({ length: Buffer.byteLength(text) / 10 }, (_, i) => i * 10);
+    assert.deepEqual(await elements(text, everyTenBytes, 100), expected, 'chunks of ten bytes');
+    assert.deepEqual(await elements(text, everyTenBytes, bigBytes), JSON.parse(text), 'an element exactly at the bound is kept');
+  });
+
+  it('when any JSON array is cut into any chunks under any bound, then the elements over it are OversizedElements and the rest as JSON.parse gives', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.jsonValue()), fc.array(fc.nat({ max: 2000 })), fc.nat({ max: 200 }), async (array, cuts, bound) => {
+        const text = JSON.stringify(array);
+        const expected = (JSON.parse(text) as unknown[]).map((element) => {
+          const bytes = Buffer.byteLength(JSON.stringify(element));
+          return bytes > bound ? new OversizedElement(bytes, bound) : element;
+        });
+        assert.deepEqual(await elements(text, cuts, bound), expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('when any JSON array is cut into any chunks, then the elements equal what JSON.parse gives', async () => {
