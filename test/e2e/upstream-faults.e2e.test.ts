@@ -154,6 +154,26 @@ if (backend) {
       assert.equal((await svc.get('/posts/5')).status, 200);
     });
 
+    it('when the upstream compresses its answer (gzip, deflate, br), then the run decompresses it and succeeds', async () => {
+      for (const encoding of ['gzip', 'deflate', 'br'] as const) {
+        const { upstream, svc } = await scenario([{ kind: 'compressed', encoding }]);
+        const status = await svc.waitFor<IngestionStatus>('/status', finished);
+        assert.equal(status.status, 'success', encoding);
+        assert.equal(status.records_ingested, 30, encoding);
+        assert.equal(upstream.headers[0]?.['accept-encoding'], 'gzip, deflate, br');
+        await svc.stop('SIGKILL');
+        await upstream.close();
+      }
+    });
+
+    it('when the compressed body is corrupt, then the run fails as invalid, naming the decompression, without retrying', async () => {
+      const { upstream, svc } = await scenario([{ kind: 'compressed', encoding: 'gzip', corrupt: true }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'failed');
+      assert.match(status.last_error ?? '', /compressed body does not decompress \(Z_/);
+      assert.equal(upstream.requests.length, 1);
+    });
+
     it('when the body grows past MAX_RESPONSE_BYTES, then the run fails and the process lives on', async () => {
       const { svc } = await scenario([{ kind: 'huge', bytes: 5_000_000 }], { MAX_RESPONSE_BYTES: '64KiB' });
       const status = await svc.waitFor<IngestionStatus>('/status', finished);
@@ -227,7 +247,7 @@ if (backend) {
       svc = await startService({ ...harness.serviceEnv(uniqueTableName()), API_ENDPOINT: url.href, LOG_LEVEL: 'debug' });
       const status = await svc.waitFor<IngestionStatus>('/status', finished);
       assert.equal(status.status, 'success');
-      assert.deepEqual(upstream.authorizations, [`Basic ${Buffer.from('reader:s3cr3t:p@ss').toString('base64')}`]);
+      assert.deepEqual(upstream.headers.map((headers) => headers.authorization), [`Basic ${Buffer.from('reader:s3cr3t:p@ss').toString('base64')}`]);
       assert.ok(!JSON.stringify(svc.logs).includes('s3cr3t'), 'the password is in no log line');
     });
 

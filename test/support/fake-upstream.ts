@@ -1,5 +1,8 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+
+const COMPRESS = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
 
 /** What the fake upstream does for one request. */
 export type Behaviour =
@@ -12,6 +15,8 @@ export type Behaviour =
   | { readonly kind: 'stall' }
   /** Sends the headers and the start of the body, then goes silent for ever. */
   | { readonly kind: 'stall-body' }
+  /** Serves the posts compressed, with that Content-Encoding; `corrupt` cuts the compressed bytes in half. */
+  | { readonly kind: 'compressed'; readonly encoding: 'gzip' | 'deflate' | 'br'; readonly corrupt?: boolean }
   /** Streams `bytes` of a valid JSON array, without Content-Length. */
   | { readonly kind: 'huge'; readonly bytes: number };
 
@@ -19,8 +24,8 @@ export interface FakeUpstream {
   readonly url: string;
   /** Arrival time (ms since epoch) of every request so far. */
   readonly requests: number[];
-  /** The Authorization header of every request so far (undefined where none came). */
-  readonly authorizations: (string | undefined)[];
+  /** The headers of every request so far. */
+  readonly headers: IncomingHttpHeaders[];
   setPosts(posts: readonly unknown[]): void;
   /** Queues behaviours, one per request in order; once used up, the upstream serves the posts. */
   enqueue(...behaviours: Behaviour[]): void;
@@ -41,12 +46,12 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
   let posts = initialPosts;
   const queue: Behaviour[] = [];
   const requests: number[] = [];
-  const authorizations: (string | undefined)[] = [];
+  const headers: IncomingHttpHeaders[] = [];
   const open = new Set<ServerResponse>();
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests.push(Date.now());
-    authorizations.push(req.headers.authorization);
+    headers.push(req.headers);
     open.add(res);
     res.on('close', () => open.delete(res));
     req.resume();
@@ -69,6 +74,11 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
       case 'stall-body':
         res.writeHead(200, { 'content-type': 'application/json' });
         return void res.write('[{"userId":1,"id":1,"title":"t","body":"b"},');
+      case 'compressed': {
+        const compressed = COMPRESS[behaviour.encoding](Buffer.from(JSON.stringify(posts)));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': behaviour.encoding });
+        return void res.end(behaviour.corrupt ? compressed.subarray(0, compressed.length >> 1) : compressed);
+      }
       case 'huge':
         return streamHuge(res, behaviour.bytes);
     }
@@ -80,7 +90,7 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
   return {
     url: `http://127.0.0.1:${port}/posts`,
     requests,
-    authorizations,
+    headers,
     setPosts: (next) => {
       posts = next;
     },
