@@ -4,7 +4,7 @@ import { AppError, RouteNotFoundError, type ErrorCode } from '../errors.js';
 import { describeError } from '../log-safe.js';
 
 type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
-const WHERE: Record<ValidationContext, string> = { querystring: 'query parameter', params: 'path parameter', body: 'body field', headers: 'header' };
+export const WHERE: Record<ValidationContext, string> = { querystring: 'query parameter', params: 'path parameter', body: 'body field', headers: 'header' };
 
 /** The body of every error answer, also for those written before any route runs (framework-errors.ts). */
 export function errorBody(statusCode: number, code: string, message: string) {
@@ -67,15 +67,15 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
   const field = first.instancePath.replace(/^\//, '') || String(params.missingProperty ?? '');
   const sent = (request[REQUEST_PART[context]] as Record<string, unknown> | undefined)?.[field];
   const got = sent === undefined ? '' : ` (got ${JSON.stringify(String(sent).slice(0, 40))})`;
-  return `${WHERE[context]} '${field}' must be ${expected(request, context, field) ?? first.message?.replace(/^must be /, '')}${got}`;
+  const schema = (request.routeOptions.schema?.[context] as { properties?: Record<string, IntegerSchema> } | undefined)?.properties?.[field];
+  return `${WHERE[context]} '${field}' must be ${schema?.type === 'integer' ? expected(schema) : first.message?.replace(/^must be /, '')}${got}`;
 }
 
-/** What the route's schema takes for a field, in words: "an integer from 1 to 1000". */
-function expected(request: FastifyRequest, context: ValidationContext, field: string): string | undefined {
-  const schema = request.routeOptions.schema?.[context] as { properties?: Record<string, { type?: string; minimum?: number; maximum?: number }> } | undefined;
-  const property = schema?.properties?.[field];
-  if (property?.type !== 'integer') return undefined;
-  if (property.minimum !== undefined && property.maximum !== undefined) return `an integer from ${property.minimum} to ${property.maximum}`;
-  if (property.minimum !== undefined) return `an integer of at least ${property.minimum}`;
+export type IntegerSchema = { type?: string; minimum?: number; maximum?: number };
+
+/** What an integer field of a schema takes, in words: "an integer from 1 to 1000". */
+export function expected(schema: IntegerSchema): string {
+  if (schema.minimum !== undefined && schema.maximum !== undefined) return `an integer from ${schema.minimum} to ${schema.maximum}`;
+  if (schema.minimum !== undefined) return `an integer of at least ${schema.minimum}`;
   return 'an integer';
 }

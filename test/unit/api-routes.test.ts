@@ -104,6 +104,12 @@ describe('API on an empty SQLite store', () => {
     ['offset=1.5', 'offset', /an integer from 0 to 2147483647/],
     ['after=-1', 'after', /an integer from 0 to 2147483647/],
     ['after=2147483648', 'after', /an integer from 0 to 2147483647/],
+    ['limit=0x10', 'limit', /an integer from 1 to 1000 \(got "0x10"\)/],
+    ['limit=1e2', 'limit', /an integer from 1 to 1000 \(got "1e2"\)/],
+    ['limit=%2B5', 'limit', /an integer from 1 to 1000 \(got "\+5"\)/],
+    ['limit=%205', 'limit', /an integer from 1 to 1000 \(got " 5"\)/],
+    ['offset=0b11', 'offset', /an integer from 0 to 2147483647 \(got "0b11"\)/],
+    ['after=99999999999999999999', 'after', /an integer from 0 to 2147483647 \(got "99999999999999999999"\)/],
   ];
   for (const [query, parameter, range] of badQueries) {
     it(`when GET /posts?${query}, then it answers 400 INVALID_REQUEST naming ${parameter} and its range`, async () => {
@@ -147,6 +153,19 @@ describe('API on an empty SQLite store', () => {
       assert.match(message, /an integer from 1 to 2147483647/);
     });
   }
+
+  for (const [id, sent] of [['1e1', '1e1'], ['%201', ' 1'], ['0x1', '0x1'], ['99999999999999999999', '99999999999999999999']] as const) {
+    it(`when GET /posts/${id}, then it answers 400 INVALID_REQUEST quoting what was sent`, async () => {
+      const response = await app.inject({ method: 'GET', url: `/posts/${id}` });
+      const { message } = assertErrorBody(response, 400, 'INVALID_REQUEST');
+      assert.equal(message, `path parameter 'id' must be an integer from 1 to 2147483647 (got ${JSON.stringify(sent)})`);
+    });
+  }
+
+  it('when GET /runs?limit=1e1, then it answers 400 naming limit', async () => {
+    const response = await app.inject({ method: 'GET', url: '/runs?limit=1e1' });
+    assert.match(assertErrorBody(response, 400, 'INVALID_REQUEST').message, /query parameter 'limit' must be an integer from 1 to 1000 \(got "1e1"\)/);
+  });
 
   it('when GET /posts/5 on an empty store, then it answers 404 POST_NOT_FOUND', async () => {
     const response = await app.inject({ method: 'GET', url: '/posts/5' });

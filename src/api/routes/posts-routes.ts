@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AppError, PostNotFoundError } from '../../errors.js';
 import type { Store } from '../../stores/store.js';
+import { strictIntegers } from '../strict-integers.js';
 import { COMMON_ERRORS, ErrorSchema, PostParams, PostSchema, PostsPage, PostsQuery } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 
@@ -8,6 +9,7 @@ export const postsRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (a
   app.get(
     '/posts',
     {
+      preValidation: strictIntegers,
       schema: {
         summary: 'Stored posts in ascending id order, by offset or by keyset (after)',
         querystring: PostsQuery,
@@ -28,6 +30,7 @@ export const postsRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (a
   app.get(
     '/posts/:id',
     {
+      preValidation: strictIntegers,
       schema: {
         summary: 'One post by id',
         params: PostParams,

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Store } from '../../stores/store.js';
 import { COMMON_ERRORS, RunsPage, RunsQuery, StatusSchema } from '../schemas.js';
+import { strictIntegers } from '../strict-integers.js';
 
 export const statusRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, { store }) => {
   app.get(
@@ -11,7 +12,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (
 
   app.get(
     '/runs',
-    { schema: { summary: 'The run history, newest first', querystring: RunsQuery, response: { 200: RunsPage, ...COMMON_ERRORS } } },
+    { preValidation: strictIntegers, schema: { summary: 'The run history, newest first', querystring: RunsQuery, response: { 200: RunsPage, ...COMMON_ERRORS } } },
     async (request) => {
       const runs = await store.listRuns(request.query.limit);
       return { runs, count: runs.length };

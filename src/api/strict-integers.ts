@@ -1,0 +1,40 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors.js';
+import { expected, WHERE, type IntegerSchema } from './error-handler.js';
+
+type Part = 'querystring' | 'params';
+
+/** Decimal digits only: what "an integer" means in a URL to a person, and what every client sends. */
+const DECIMAL = /^-?\d{1,16}$/;
+
+/**
+ * Ajv's coercion takes any string JavaScript reads as a number: `limit=0x10` served 16 posts, `1e2` 100 and
+ * `/posts/%201` post 1, and a value out of range was echoed back converted. This preValidation hook (on the
+ * routes with integer inputs) holds the raw strings to decimal digits within the schema's range, and names
+ * the value as it was sent; Ajv then only converts.
+ */
+export function strictIntegers(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
+  // Callback style: it runs on every request of /posts/{id}, and an async hook costs a promise each time.
+  try {
+    check(request, 'querystring');
+    check(request, 'params');
+  } catch (error) {
+    return done(error as Error);
+  }
+  done();
+}
+
+function check(request: FastifyRequest, part: Part): void {
+  const properties = (request.routeOptions.schema?.[part] as { properties?: Record<string, IntegerSchema> } | undefined)?.properties;
+  if (!properties) return;
+  const given = (part === 'params' ? request.params : request.query) as Record<string, unknown>;
+  for (const [field, schema] of Object.entries(properties)) {
+    const sent = given[field];
+    if (schema.type !== 'integer' || typeof sent !== 'string') continue;
+    const value = DECIMAL.test(sent) ? Number(sent) : Number.NaN;
+    const inRange = (schema.minimum === undefined || value >= schema.minimum) && (schema.maximum === undefined || value <= schema.maximum);
+    if (!Number.isSafeInteger(value) || !inRange) {
+      throw new AppError('INVALID_REQUEST', 400, `${WHERE[part]} '${field}' must be ${expected(schema)} (got ${JSON.stringify(sent.slice(0, 40))})`);
+    }
+  }
+}
