@@ -28,6 +28,7 @@ export interface Config {
   readonly apiEndpoint: string;
   readonly sourceName: string;
   readonly ingestionIntervalMs: number;
+  readonly runTimeoutMs: number;
   readonly apiTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly maxRecordBytes: number;
@@ -145,6 +146,7 @@ export const SETTINGS = {
   apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array; `user:password@` in it is sent as Basic auth', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
   ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },
+  runTimeoutMs: { env: 'RUN_TIMEOUT', default: '1h', description: 'longest a run may take, retries included; a run past it fails (its writes dropped) and the schedule goes on', parse: duration(1000) },
   apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams (checked every half second, so up to 0.5s more)', parse: duration(1000) },
   retries: { env: 'RETRY_COUNT', default: '3', description: 'retries after the first attempt (3 means at most 4 attempts)', parse: integer(0, 100) },
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },

@@ -99,6 +99,13 @@ export class RunInterruptedError extends AppError {
   }
 }
 
+/** A run that outlasted RUN_TIMEOUT (a stuck or trickling upstream); it counts as a run for the schedule. */
+export class RunTimedOutError extends RunInterruptedError {
+  constructor(runTimeoutMs: number) {
+    super(`interrupted: the run took longer than RUN_TIMEOUT (${runTimeoutMs / 1000}s)`);
+  }
+}
+
 /** POST /ingest while a run is in flight, on this replica or another. */
 export class RunInProgressError extends AppError {
   constructor(replica: string) {

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics();
   const scheduler = new IngestionScheduler({
     intervalMs: config.ingestionIntervalMs,
+    runTimeoutMs: config.runTimeoutMs,
     leaseTtlMs: config.leaseTtlMs,
     replica: config.replicaId,
     store,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { RunInProgressError, RunInterruptedError } from '../errors.js';
+import { RunInProgressError, RunInterruptedError, RunTimedOutError } from '../errors.js';
 import { describeError } from '../log-safe.js';
 import type { LeaseState, Store } from '../stores/store.js';
 import type { RunTicket } from './run-ingestion.js';
@@ -10,6 +10,8 @@ export type LeaseStore = Pick<Store, 'acquireLease' | 'renewLease' | 'releaseLea
 
 export interface SchedulerOptions {
   readonly intervalMs: number;
+  /** A run still going after this is cancelled (RunTimedOutError); none in tests that do not look. */
+  readonly runTimeoutMs?: number | undefined;
   readonly leaseTtlMs: number;
   /** This process's name in the lease; unique per replica. */
   readonly replica: string;
@@ -185,6 +187,8 @@ export class IngestionScheduler {
     const startedAt = this.#now();
     const abort = new AbortController();
     const renewal = setInterval(() => void this.#renew(abort), leaseTtlMs / 3);
+    const { runTimeoutMs } = this.#options;
+    const deadline = runTimeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new RunTimedOutError(runTimeoutMs)), runTimeoutMs);
     this.#currentAbort = abort;
     this.#current = (async () => {
       try {
@@ -195,7 +199,9 @@ export class IngestionScheduler {
         logger.error({ error: describeError(error) }, 'run could not start');
       } finally {
         clearInterval(renewal);
-        const interrupted = abort.signal.aborted;
+        clearTimeout(deadline);
+        // A run cut short by its deadline still counts, or a stuck upstream would be asked again at once.
+        const interrupted = abort.signal.aborted && !(abort.signal.reason instanceof RunTimedOutError);
         await this.#release(interrupted ? undefined : new Date(startedAt).toISOString());
         this.#current = undefined;
         this.#currentAbort = undefined;

@@ -42,7 +42,7 @@ function database(): (() => Promise<Store>) & { path: string } {
  * A replica's scheduler whose runs are recorded in the store (begin, then commit when released, or abort when
  * cancelled) and wait until the test releases them.
  */
-function replica(store: Store, name: string, options: { intervalMs?: number; leaseTtlMs?: number } = {}) {
+function replica(store: Store, name: string, options: { intervalMs?: number; leaseTtlMs?: number; runTimeoutMs?: number } = {}) {
   const runs: string[] = [];
   let release: (() => void) | undefined;
   let started: (() => void) | undefined;
@@ -50,6 +50,7 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
   const scheduler = new IngestionScheduler({
     intervalMs: options.intervalMs ?? HOUR,
     leaseTtlMs: options.leaseTtlMs ?? 30_000,
+    runTimeoutMs: options.runTimeoutMs,
     replica: name,
     store,
     logger,
@@ -233,6 +234,22 @@ describe('IngestionScheduler with the run lease', () => {
     assert.equal(asked.acquired, false);
     assert.equal(asked.lease.owner, 'replica-a');
     await a.finishRun();
+  });
+
+  it('when a run outlasts RUN_TIMEOUT, then it is cancelled and recorded failed, and the schedule goes on rather than run it again at once', async () => {
+    const open = database();
+    const store = await open();
+    const a = replica(store, 'replica-a', { runTimeoutMs: 300 });
+    a.scheduler.start();
+    await a.nextRunStarted();
+    const deadline = Date.now() + 5000;
+    while (a.scheduler.running && Date.now() < deadline) await settle(20);
+    assert.equal(a.scheduler.running, false);
+    const [run] = await store.listRuns(1);
+    assert.equal(run?.status, 'failed');
+    assert.match(run?.error ?? '', /took longer than RUN_TIMEOUT \(0\.3s\)/);
+    await settle(300);
+    assert.equal(a.runs.length, 1, 'the next run waits for the interval');
   });
 
   it('when another replica took the lease from a stalled holder, then the holder stops its run at the next renewal', async () => {
