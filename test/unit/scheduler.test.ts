@@ -90,6 +90,31 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
 
 const settle = (ms = 300) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * What a holder killed mid-run leaves: its lease, held for `leaseMs` more, and its run `dead-run` running.
+ * With `notDue`, the run it was running started the schedule's interval now, so no replica's run is due.
+ */
+async function diedMidRun(store: Store, owner: string, leaseMs: number, { notDue = false } = {}): Promise<void> {
+  const now = Date.now();
+  const lease = { owner, now: new Date(now).toISOString(), expiresAt: new Date(now + leaseMs).toISOString() };
+  await store.acquireLease(lease);
+  if (notDue) {
+    await store.releaseLease(owner, lease.now);
+    await store.acquireLease(lease);
+  }
+  await store.beginRun({ runId: 'dead-run', startedAt: lease.now, replica: owner });
+}
+
+async function untilIdle(scheduler: IngestionScheduler): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (scheduler.running && Date.now() < deadline) await settle(20);
+}
+
+async function untilNotRunning(store: Store): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while ((await store.getStatus()).status === 'running' && Date.now() < deadline) await settle(20);
+}
+
 describe('IngestionScheduler with the run lease', () => {
   it('when two replicas share a store, then one runs and the other is told who holds the run', async () => {
     const open = database();
@@ -140,9 +165,7 @@ describe('IngestionScheduler with the run lease', () => {
     const store = await open();
     // Opened before the clock starts: the lease below must still be held when replica-b first asks.
     const other = await open();
-    const now = Date.now();
-    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
-    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'dead' });
+    await diedMidRun(store, 'dead', 500);
     const b = replica(other, 'replica-b');
     b.scheduler.start();
     await settle(100);
@@ -158,18 +181,12 @@ describe('IngestionScheduler with the run lease', () => {
     const open = database();
     const store = await open();
     const other = await open();
-    const now = Date.now();
-    // The dead holder's run started now, so the schedule (an hour) is not due for any replica.
-    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
-    await store.releaseLease('dead', new Date(now).toISOString());
-    await store.acquireLease({ owner: 'dead', now: new Date(now).toISOString(), expiresAt: new Date(now + 500).toISOString() });
-    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'dead' });
+    await diedMidRun(store, 'dead', 500, { notDue: true });
     const b = replica(other, 'replica-b');
     b.scheduler.start();
     await settle(100);
     assert.equal((await store.getStatus()).status, 'running', 'the lease has not lapsed yet');
-    const deadline = Date.now() + 5000;
-    while ((await store.getStatus()).status === 'running' && Date.now() < deadline) await settle(20);
+    await untilNotRunning(store);
     const status = await store.getStatus();
     assert.equal(status.status, 'failed');
     assert.match(status.last_error ?? '', /interrupted/);
@@ -184,15 +201,10 @@ describe('IngestionScheduler with the run lease', () => {
   it('when the holder restarts under the same replica id and the next run is not due, then it marks its own dead run failed at once', async () => {
     const open = database();
     const store = await open();
-    const now = Date.now();
-    await store.acquireLease({ owner: 'pod-a', now: new Date(now).toISOString(), expiresAt: new Date(now + HOUR).toISOString() });
-    await store.releaseLease('pod-a', new Date(now).toISOString());
-    await store.acquireLease({ owner: 'pod-a', now: new Date(now).toISOString(), expiresAt: new Date(now + HOUR).toISOString() });
-    await store.beginRun({ runId: 'dead-run', startedAt: new Date(now).toISOString(), replica: 'pod-a' });
+    await diedMidRun(store, 'pod-a', HOUR, { notDue: true });
     const restarted = replica(await open(), 'pod-a');
     restarted.scheduler.start();
-    const deadline = Date.now() + 5000;
-    while ((await store.getStatus()).status === 'running' && Date.now() < deadline) await settle(20);
+    await untilNotRunning(store);
     assert.equal((await store.getStatus()).status, 'failed');
     assert.equal(restarted.runs.length, 0);
   });
@@ -242,8 +254,7 @@ describe('IngestionScheduler with the run lease', () => {
     const a = replica(store, 'replica-a', { runTimeoutMs: 300 });
     a.scheduler.start();
     await a.nextRunStarted();
-    const deadline = Date.now() + 5000;
-    while (a.scheduler.running && Date.now() < deadline) await settle(20);
+    await untilIdle(a.scheduler);
     assert.equal(a.scheduler.running, false);
     const [run] = await store.listRuns(1);
     assert.equal(run?.status, 'failed');
@@ -262,8 +273,7 @@ describe('IngestionScheduler with the run lease', () => {
     const db = new Database(open.path);
     db.prepare(`UPDATE ingested_data_lease SET owner = 'replica-b'`).run();
     db.close();
-    const deadline = Date.now() + 5000;
-    while (a.scheduler.running && Date.now() < deadline) await settle(20);
+    await untilIdle(a.scheduler);
     assert.equal(a.scheduler.running, false);
     const [run] = await store.listRuns(1);
     assert.equal(run?.status, 'failed');
