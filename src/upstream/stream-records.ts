@@ -89,10 +89,19 @@ async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseD
 function splitCredentials(endpoint: string): { url: string; authorization?: string } {
   const url = new URL(endpoint);
   if (url.username === '' && url.password === '') return { url: endpoint };
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  const credentials = `${decodeOrKeep(url.username)}:${decodeOrKeep(url.password)}`;
   url.username = '';
   url.password = '';
   return { url: url.href, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
+}
+
+/** A `%` that starts no escape (`p%zz`) is taken as written, as curl does, rather than failing the run. */
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Drops a body we will not read. undici's body emits an 'error' when destroyed, which must not go unheard. */
@@ -122,8 +131,8 @@ function classifyBodyError(error: unknown): Error {
 
 function isNetworkError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  // System errors (ECONNRESET, ETIMEDOUT, ...) and undici's; Node's own ERR_* codes are bugs or limits, not the network.
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || /^E[A-Z]+$/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE');
+  // System errors (ECONNRESET, EAI_AGAIN, ...) and undici's; Node's own ERR_* codes are bugs or limits, not the network.
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || (code.startsWith('E') && !code.startsWith('ERR_')) || code === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 /** A short reason without addresses or paths: the error code tells an operator what happened. */
