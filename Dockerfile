@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # Two stages on the same base image, so the native addon built in the first runs in the second (same Node ABI,
-# same glibc). The runtime stage has no compiler, no TypeScript and no dev dependencies.
+# same glibc). The runtime stage has no compiler, no TypeScript and no dev dependencies. Node 24 is the active
+# LTS line (supported to April 2028); 20 reached its end of life in April 2026. CI tests both.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 # better-sqlite3 downloads a prebuilt binary for this Node ABI; python3, make and g++ are only the fallback
 # node-gyp needs when that download fails (no network to GitHub, an unusual CPU). They stay in this stage.
 RUN apt-get update \
@@ -21,7 +22,7 @@ COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production SQLITE_PATH=/data/ingestion.db
 WORKDIR /app
 # Owned by root and only read by the service: the one writable place is /data.

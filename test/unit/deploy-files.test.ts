@@ -72,10 +72,10 @@ describe('Dockerfile', () => {
     assert.deepEqual(lintDockerfile(read('Dockerfile')).map((d) => `line ${d.range.start.line + 1}: ${d.message}`), []);
   });
 
-  it('when read, then it builds in several stages on node:20-bookworm-slim', () => {
+  it('when read, then it builds in several stages on node:24-bookworm-slim', () => {
     const froms = all('FROM');
     assert.ok(froms.length >= 2, 'a build stage and a runtime stage');
-    for (const from of froms) assert.match(from, /^node:20-bookworm-slim\b/);
+    for (const from of froms) assert.match(from, /^node:24-bookworm-slim\b/);
   });
 
   it('when read, then it exposes and health-checks SERVER_PORT\'s default on /health', () => {
