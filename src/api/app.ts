@@ -9,7 +9,7 @@ import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
 import { registerProtection, type ProtectionOptions } from './protection.js';
-import { lazyRequestLogger } from './request-logger.js';
+import { lazyRequestLogger, loggedUrl } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { ingestRoutes } from './routes/ingest-routes.js';
@@ -73,8 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // logs of successes usually come from the load balancer. LOG_LEVEL=debug logs every request here.
     const refused = reply.statusCode >= 400;
     if (refused || logsSuccesses) {
-      const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
-      request.log[refused ? 'info' : 'debug']({ method: request.method, url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      request.log[refused ? 'info' : 'debug']({ method: request.method, url: loggedUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     }
     if (metrics) {
       // The route pattern, never the raw URL, so /posts/5 and /posts/6 are one series.

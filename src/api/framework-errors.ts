@@ -3,6 +3,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody } from './error-handler.js';
+import { loggedUrl } from './request-logger.js';
 
 /**
  * Answers for what fails before any route or hook can run, in the API's error shape with an x-request-id,
@@ -32,6 +33,8 @@ const json = (body: ErrorBody) => JSON.stringify(errorBody(body.statusCode, body
 
 export function answerRouterError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
+  // No hook runs for a request the router refused, so its line is written here, as app.ts writes the others.
+  request.log.info({ method: request.method, url: loggedUrl(request.url), statusCode: body.statusCode }, 'request');
   void reply.code(body.statusCode).header('x-request-id', request.id).type('application/json').send(json(body));
 }
 

@@ -1,6 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString, LogFn } from 'pino';
 
+/** Query values under names that usually hold a secret, such as `?api_key=`, never reach the log. */
+const SECRET_QUERY_VALUE = /([?&](?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|auth|signature|sig)=)[^&#]*/gi;
+
+/** A request's URL as its log line shows it: secrets in the query hidden, and at most 200 characters. */
+export function loggedUrl(url: string): string {
+  const shown = url.includes('?') ? url.replace(SECRET_QUERY_VALUE, '$1[redacted]') : url;
+  return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
+}
+
 /**
  * A request's logger that becomes a pino child (bound to the request id) the first time it is used. Fastify
  * makes a child per request up front; at the default level a successful request logs nothing, and building

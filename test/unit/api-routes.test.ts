@@ -427,6 +427,22 @@ describe('API request logging', () => {
     });
   });
 
+  it('when a refused request carries a secret in its query, or the router refuses its path, then its line hides the secret and is written once', async () => {
+    await withLoggedApp('info', async (app, lines) => {
+      assert.equal((await app.inject({ method: 'GET', url: '/posts?limit=5&api_key=S3CRET-1&token=S3CRET-2' })).statusCode, 400);
+      assert.equal((await app.inject({ method: 'GET', url: '/posts/%zz' })).statusCode, 400);
+      const requests = lines.filter((line) => line.msg === 'request');
+      assert.deepEqual(
+        requests.map(({ url, statusCode }) => ({ url, statusCode })),
+        [
+          { url: '/posts?limit=5&api_key=[redacted]&token=[redacted]', statusCode: 400 },
+          { url: '/posts/%zz', statusCode: 400 },
+        ],
+      );
+      assert.ok(!JSON.stringify(lines).includes('S3CRET'));
+    });
+  });
+
   it('when LOG_LEVEL is debug, then each answered request logs one line with its own request id', async () => {
     await withLoggedApp('debug', async (app, lines) => {
       await Promise.all(['a-1', 'b-2', 'c-3'].map((id) => app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': id } })));
