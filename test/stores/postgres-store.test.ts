@@ -101,6 +101,24 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     assert.equal(status.last_successful_run, at(4));
   });
 
+  it('when another session holds a lock on the tables, then reads and the lease fail as STORE_UNAVAILABLE after lock_timeout, not when the lock goes', async () => {
+    const tableName = uniqueTableName('pg');
+    const store = newStore({ tableName, lockTimeoutMs: 300 });
+    await store.init();
+    await ingest(store, 'r1', at(1), [post(1), post(2)]);
+    const locker = await directClient();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE "${tableName}", "${tableName}_lease" IN ACCESS EXCLUSIVE MODE`);
+    try {
+      for (const error of await Promise.all([store.getPost(1), store.listPosts({ limit: 10, offset: 0 })].map(rejection))) assert.ok(isUnavailable(error));
+      const lease = { owner: 'pod-a', now: at(2), expiresAt: at(3) };
+      assert.ok(isUnavailable(await rejection(store.acquireLease(lease))));
+    } finally {
+      await locker.query('ROLLBACK');
+    }
+    assert.equal((await store.getPost(1))?.id, 1);
+  });
+
   it('when PostgreSQL is unreachable at start, then init retries and fails with one line naming the server', async () => {
     const port = await freePort();
     const store = newStore({

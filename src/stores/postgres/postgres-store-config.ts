@@ -10,4 +10,6 @@ export interface PostgresStoreConfig extends StoreOptions {
   readonly connectRetry: RetryPolicy;
   /** Longest wait for one new connection, so a silent network fails instead of hanging. Default 10 s. */
   readonly connectTimeoutMs?: number | undefined;
+  /** Longest wait of one statement for a lock another session holds (PostgreSQL's lock_timeout). Default 10 s. */
+  readonly lockTimeoutMs?: number | undefined;
 }

@@ -26,6 +26,7 @@ const RUN_COLUMNS =
   'run_id, source, status, started_at, finished_at, duration_ms, records_ingested, records_rejected, records_changed, error, replica';
 const LEASE_COLUMNS = 'owner, expires_at AS "expiresAt", last_started_at AS "lastStartedAt"';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 /**
  * PostgreSQL through `pg`, with one pool for the API's reads and for each run's dedicated connection. MVCC
@@ -73,6 +74,10 @@ export class PostgresStore implements Store {
       connectionString: this.#config.uri,
       max: this.#config.poolSize,
       connectionTimeoutMillis: this.#config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      // A table locked by another session (a migration, a LOCK TABLE left open) would hold reads, probes, lease
+      // renewals and the run's statements for as long as it lasts: with a bound, each fails as STORE_UNAVAILABLE
+      // instead, the pool stays free, and a run fails truthfully rather than outliving RUN_TIMEOUT.
+      lock_timeout: this.#config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       keepAlive: true,
     });
     // An idle client's connection died (server restart, network cut). The pool has already dropped it and
