@@ -52,10 +52,13 @@ export class StoreUnavailableError extends AppError {
   }
 }
 
-/** The SQLite file cannot be used at start: a path or a permission to fix, not a moment to wait for. */
-export class SqliteOpenError extends AppError {
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super('STORE_UNAVAILABLE', 503, `SQLITE_PATH cannot be used: ${reason}`, options);
+/**
+ * The store refused at start for a reason another attempt would not change (a path that is a directory, a
+ * wrong password): the message names the setting to fix, where StoreUnavailableError says to try again.
+ */
+export class StoreSetupError extends AppError {
+  constructor(variable: string, reason: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', 503, `${variable} cannot be used: ${reason}`, options);
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
 import type { PostgresStoreConfig } from '../../src/stores/postgres/postgres-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
@@ -17,7 +17,7 @@ const post = (id: number, overrides: Partial<Post> = {}): Post => samplePost(id,
 const ingest = (store: Store, runId: string, startedAt: string, posts: readonly Post[]) => ingestRun(store, runId, startedAt, posts);
 
 function isUnavailable(error: unknown): boolean {
-  return error instanceof StoreUnavailableError && error.code === 'STORE_UNAVAILABLE' && !error.message.includes('\n');
+  return (error instanceof StoreUnavailableError || error instanceof StoreSetupError) && error.code === 'STORE_UNAVAILABLE' && !error.message.includes('\n');
 }
 
 async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -140,9 +140,9 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
 
     const badLogin = newStore({ uri: postgresUri(server.connection, { password: wrong }) });
     const loginError = await rejection(badLogin.init());
-    assert.ok(isUnavailable(loginError));
+    assert.ok(loginError instanceof StoreSetupError && isUnavailable(loginError));
     // Authentication failures are not retried: the next attempt would be refused the same way.
-    assert.match((loginError as Error).message, /authentication failed, gave up after 1 attempt\)/);
+    assert.equal((loginError as Error).message, `POSTGRES_URI cannot be used: PostgreSQL at ${server.connection.host}:${server.connection.port}/${server.connection.database}: authentication failed, gave up after 1 attempt`);
     errors.push(loginError);
 
     const unreachable = newStore({ uri: postgresUri(server.connection, { port: await freePort() }), connectRetry: { retries: 0, baseDelayMs: 0, maxDelayMs: 0 } });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { SqliteOpenError, StoreUnavailableError } from '../../src/errors.js';
+import { StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
 import { at, ingestRun, rejection, samplePost } from '../support/store-fixtures.js';
@@ -136,7 +136,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
     // A directory where the file should be: the writer thread fails to open it, and stops.
     const store = newStore(dir);
     const error = await rejection(store.init());
-    assert.ok(error instanceof SqliteOpenError);
+    assert.ok(error instanceof StoreSetupError);
     assert.equal(error.code, 'STORE_UNAVAILABLE');
     assert.match(error.message, /^SQLITE_PATH cannot be used: .*directory.*\(SQLITE_CANTOPEN\)$/);
     assert.ok(!error.message.includes(dir), 'the path stays out of the message');
@@ -148,7 +148,7 @@ describe('sqlite store: writes run on a thread of their own', () => {
     await writeFile(path, 'plain text, not a database: '.repeat(200));
     const store = newStore(path);
     const error = await rejection(store.init());
-    assert.ok(error instanceof SqliteOpenError);
+    assert.ok(error instanceof StoreSetupError);
     assert.match(error.message, /not a SQLite database \(SQLITE_NOTADB\)/);
     await store.close();
   });

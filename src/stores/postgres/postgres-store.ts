@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import { withRetry } from '../../retry/retry.js';
 import {
   INTERRUPTED_BY_CRASH,
@@ -65,6 +65,8 @@ export class PostgresStore implements Store {
       if (this.#pool === pool) this.#pool = undefined;
       await pool.end().catch(() => undefined);
       const reason = `PostgreSQL at ${describeTarget(this.#config.uri)}: ${describeConnectFailure(error)}, gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
+      // A wrong password or a missing database is a setting to fix; a server out of reach, a moment to wait for.
+      if (!classifyConnectError(error).retryable) throw new StoreSetupError('POSTGRES_URI', reason, { cause: error });
       throw new StoreUnavailableError(reason, { cause: error });
     }
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteOpenError, StoreUnavailableError } from '../../errors.js';
+import { StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import {
   NEVER_RUN,
   type IngestionStatus,
@@ -218,12 +218,12 @@ const OPEN_FAILURES: Readonly<Record<string, string>> = {
   ENOSPC: 'the disk is full',
 };
 
-function openFailure(error: unknown): SqliteOpenError {
+function openFailure(error: unknown): StoreSetupError {
   // The writer thread's failures come as StoreUnavailableError, with SQLite's code on the cause.
   const code = codeOf((error as { cause?: unknown } | null)?.cause) ?? codeOf(error);
   // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) read as their primary code.
   const known = code && Object.keys(OPEN_FAILURES).find((primary) => code === primary || code.startsWith(`${primary}_`));
-  return new SqliteOpenError(`${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
+  return new StoreSetupError('SQLITE_PATH', `${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
 }
 
 const codeOf = (error: unknown): string | undefined => {
