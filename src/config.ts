@@ -74,13 +74,14 @@ const integer = (min: number, max: number) => (text: string): ParseResult<number
 };
 
 /** Node's timers wait at most 2^31 - 1 ms (24.8 days); a longer delay fires at once, so a schedule would spin. */
-const MAX_DURATION_MS = 596 * 3_600_000;
+const MAX_DURATION_HOURS = 596;
+const MAX_DURATION_MS = MAX_DURATION_HOURS * 3_600_000;
 
 const duration = (min: number) => (text: string): ParseResult<number> => {
   const ms = parseDuration(text);
   if (ms === undefined) return { expected: 'a duration in Go syntax such as 500ms, 30s, 5m or 1h30m' };
   if (ms < min) return { expected: `a duration of at least ${min}ms` };
-  return ms <= MAX_DURATION_MS ? { value: ms } : { expected: 'a duration of at most 596h (24.8 days, the longest a timer waits)' };
+  return ms <= MAX_DURATION_MS ? { value: ms } : { expected: `a duration of at most ${MAX_DURATION_HOURS}h (24.8 days, the longest a timer waits)` };
 };
 
 const boolean = (text: string): ParseResult<boolean> =>

@@ -109,6 +109,12 @@ export class RunTimedOutError extends RunInterruptedError {
   }
 }
 
+/** The `code` of any thrown value (a system errno, a driver's, ours), when it has a string one. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** POST /ingest while a run is in flight, on this replica or another. */
 export class RunInProgressError extends AppError {
   constructor(replica: string) {

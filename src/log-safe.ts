@@ -1,4 +1,4 @@
-import { AppError } from './errors.js';
+import { AppError, errorCode } from './errors.js';
 
 /**
  * What of an error may go into a log line at info level and above: the catalog's code and message, or for
@@ -19,6 +19,6 @@ export function describeError(error: unknown, depth = 0): Record<string, unknown
 /** A short failure reason for /status and /runs: catalog messages as they are, anything else by its name. */
 export function publicReason(error: unknown): string {
   if (error instanceof AppError) return error.message;
-  const code = (error as { code?: unknown } | null)?.code;
-  return `unexpected error${typeof code === 'string' ? ` (${code})` : ''}`;
+  const code = errorCode(error);
+  return `unexpected error${code === undefined ? '' : ` (${code})`}`;
 }

@@ -67,11 +67,16 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
   const field = first.instancePath.replace(/^\//, '') || String(params.missingProperty ?? '');
   const sent = (request[REQUEST_PART[context]] as Record<string, unknown> | undefined)?.[field];
   const got = sent === undefined ? '' : ` (got ${JSON.stringify(String(sent).slice(0, 40))})`;
-  const schema = (request.routeOptions.schema?.[context] as { properties?: Record<string, IntegerSchema> } | undefined)?.properties?.[field];
+  const schema = schemaProperties(request, context)?.[field];
   return `${WHERE[context]} '${field}' must be ${schema?.type === 'integer' ? expected(schema) : first.message?.replace(/^must be /, '')}${got}`;
 }
 
 export type IntegerSchema = { type?: string; minimum?: number; maximum?: number };
+
+/** The properties the route's schema declares for one part of the request (query, params, ...). */
+export function schemaProperties(request: FastifyRequest, part: ValidationContext): Record<string, IntegerSchema> | undefined {
+  return (request.routeOptions.schema?.[part] as { properties?: Record<string, IntegerSchema> } | undefined)?.properties;
+}
 
 /** What an integer field of a schema takes, in words: "an integer from 1 to 1000". */
 export function expected(schema: IntegerSchema): string {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
-import { expected, WHERE, type IntegerSchema } from './error-handler.js';
+import { expected, schemaProperties, WHERE } from './error-handler.js';
 
 type Part = 'querystring' | 'params';
 
@@ -25,7 +25,7 @@ export function strictIntegers(request: FastifyRequest, _reply: FastifyReply, do
 }
 
 function check(request: FastifyRequest, part: Part): void {
-  const properties = (request.routeOptions.schema?.[part] as { properties?: Record<string, IntegerSchema> } | undefined)?.properties;
+  const properties = schemaProperties(request, part);
   if (!properties) return;
   const given = (part === 'params' ? request.params : request.query) as Record<string, unknown>;
   for (const [field, schema] of Object.entries(properties)) {

@@ -1,7 +1,7 @@
 import { pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
-import { UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
+import { errorCode, UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
 import { jsonArrayElements } from './json-array-elements.js';
 
 export interface StreamRecordsOptions {
@@ -123,21 +123,21 @@ async function* limitBytes(body: AsyncIterable<Buffer>, maxBytes: number): Async
 function classifyBodyError(error: unknown): Error {
   if (error instanceof UpstreamTooLargeError) return error;
   if (isNetworkError(error)) return new UpstreamNetworkError(networkReason(error), { cause: error });
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('Z_')) return new UpstreamInvalidJsonError(`the compressed body does not decompress (${code})`, { cause: error });
+  const code = errorCode(error);
+  if (code?.startsWith('Z_')) return new UpstreamInvalidJsonError(`the compressed body does not decompress (${code})`, { cause: error });
   const reason = error instanceof Error ? error.message.replace(/\s+/g, ' ').slice(0, 120) : 'unreadable body';
   return new UpstreamInvalidJsonError(reason, { cause: error });
 }
 
 function isNetworkError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCode(error);
   // System errors (ECONNRESET, EAI_AGAIN, ...) and undici's; Node's own ERR_* codes are bugs or limits, not the network.
-  return typeof code === 'string' && (code.startsWith('UND_ERR') || (code.startsWith('E') && !code.startsWith('ERR_')) || code === 'ERR_STREAM_PREMATURE_CLOSE');
+  return code !== undefined && (code.startsWith('UND_ERR') || (code.startsWith('E') && !code.startsWith('ERR_')) || code === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 /** A short reason without addresses or paths: the error code tells an operator what happened. */
 function networkReason(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = errorCode(error);
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
       return 'no response headers within API_TIMEOUT';

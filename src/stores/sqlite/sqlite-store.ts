@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreSetupError, StoreUnavailableError } from '../../errors.js';
+import { errorCode, StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import {
   NEVER_RUN,
   type IngestionStatus,
@@ -201,7 +201,6 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
 /** What an operator can fix, by the code SQLite or the file system gave; the path itself stays out of logs. */
 const OPEN_FAILURES: Readonly<Record<string, string>> = {
   SQLITE_CANTOPEN: 'the file cannot be opened or created (is it a directory, or in a folder this process cannot write?)',
@@ -220,17 +219,13 @@ const OPEN_FAILURES: Readonly<Record<string, string>> = {
 
 function openFailure(error: unknown): StoreSetupError {
   // The writer thread's failures come as StoreUnavailableError, with SQLite's code on the cause.
-  const code = codeOf((error as { cause?: unknown } | null)?.cause) ?? codeOf(error);
+  const code = errorCode((error as { cause?: unknown } | null)?.cause) ?? errorCode(error);
   // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) read as their primary code.
   const known = code && Object.keys(OPEN_FAILURES).find((primary) => code === primary || code.startsWith(`${primary}_`));
   return new StoreSetupError('SQLITE_PATH', `${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
 }
 
-const codeOf = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-};
-
+/** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
 function guard<T>(operation: string, fn: () => T): T {
   try {
     return fn();
