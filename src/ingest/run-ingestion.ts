@@ -1,10 +1,12 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { RetryPolicy } from '../config.js';
-import { RunInterruptedError } from '../errors.js';
+import { RunInterruptedError, StoreUnavailableError } from '../errors.js';
 import { describeError, publicReason } from '../log-safe.js';
 import type { Metrics } from '../metrics.js';
+import { backoffDelay } from '../retry/backoff.js';
 import { withRetry } from '../retry/retry.js';
-import { durationMs, type Post, type RunWriter, type Store } from '../stores/store.js';
+import { durationMs, type Post, type RunFailure, type RunWriter, type Store } from '../stores/store.js';
 import { classifyUpstreamError } from '../upstream/classify-upstream-error.js';
 import { validatePost } from './validate-post.js';
 import { WriteAhead } from './write-ahead.js';
@@ -105,12 +107,38 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       metrics.recordsRejected.inc(rejected);
       metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }
-    try {
-      await writer.abort({ finishedAt, error: reason, recordsRejected: rejected });
-    } catch (abortError) {
-      log.error({ error: describeError(abortError) }, 'could not record the failed run; the next start marks it failed');
-    }
+    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, signal, log);
     return { runId, status: 'failed', recordsIngested: 0, recordsRejected: rejected, error: reason };
+  }
+}
+
+/**
+ * Waits between attempts to record a failed run while the store is away: 1 s, doubling up to 30 s, jittered.
+ * Fixed rather than RETRY_*, which an operator tunes for the upstream (down to 0, which here would spin).
+ */
+const RECORDING_BACKOFF: RetryPolicy = { retries: Number.POSITIVE_INFINITY, baseDelayMs: 1_000, maxDelayMs: 30_000 };
+
+/**
+ * Records a failed run (see RunWriter.abort). A run often fails because the store went away, and then its
+ * failure cannot be written either; left unwritten, the run would show `running` until the next lease holder
+ * marked it failed without its cause. So the store is asked again, while it answers that it is unavailable,
+ * until the run's signal ends the wait (shutdown, RUN_TIMEOUT, or another replica taking the lease over); then
+ * once more, as a last chance. Meanwhile the run holds the lease, so no other run starts on this replica.
+ */
+async function recordFailure(writer: RunWriter, failure: RunFailure, signal: AbortSignal, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await writer.abort(failure);
+      if (attempt > 1) log.info({ attempts: attempt }, 'the failed run is recorded');
+      return;
+    } catch (error) {
+      if (signal.aborted || !(error instanceof StoreUnavailableError)) {
+        log.error({ error: describeError(error) }, 'could not record the failed run; the next lease holder marks it failed');
+        return;
+      }
+      if (attempt === 1) log.warn({ error: describeError(error) }, 'could not record the failed run; asking the store again until it answers');
+      await delay(backoffDelay(attempt, RECORDING_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
+    }
   }
 }
 

@@ -175,7 +175,7 @@ export interface Store {
   /** Newest first. */
   listRuns(limit: number): Promise<Run[]>;
   /**
-   * Marks runs left `running` by a process that died as failed; returns how many. Called by the lease holder
+   * Marks runs left `running` as failed (RUN_END_UNRECORDED); returns how many. Called by the lease holder
    * right after taking the lease: while it holds the lease, no other replica can be running a run.
    */
   recoverInterruptedRuns(finishedAt: string): Promise<number>;
@@ -202,4 +202,9 @@ export function durationMs(startedAt: string, finishedAt: string): number {
   return Date.parse(finishedAt) - Date.parse(startedAt);
 }
 
-export const INTERRUPTED_BY_CRASH = 'interrupted: the process stopped before the run finished';
+/**
+ * The error `recoverInterruptedRuns` records: the run's replica died, or lost the store as the run failed and
+ * stopped before the store came back (run-ingestion.ts keeps asking until then). Either way its cause is only
+ * in that replica's log.
+ */
+export const RUN_END_UNRECORDED = "interrupted: the run's end was not recorded (its replica stopped, or could not reach the store when the run ended)";

@@ -56,6 +56,34 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       assert.equal((await svc.get<{ count: number }>('/posts?limit=100')).body.count, 40);
     });
 
+    it('when the database goes away during a run, then the run fails and its cause is recorded once the database is back', async () => {
+      await svc?.stop('SIGKILL');
+      // The run's request stalls after the first record, so the database can be taken away while it waits.
+      upstream.enqueue({ kind: 'stall-body' });
+      const seen = upstream.requests.length;
+      svc = await startService({
+        STORAGE_TYPE: 'postgresql',
+        POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
+        TABLE_NAME: uniqueTableName('midrun'),
+        API_ENDPOINT: upstream.url,
+        API_TIMEOUT: '2s',
+        RETRY_COUNT: '0',
+        INGESTION_INTERVAL: '1h',
+      });
+      const deadline = Date.now() + 20_000;
+      while (upstream.requests.length === seen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await proxy.cut();
+      // The upstream goes silent past API_TIMEOUT, the run fails, and recording that fails too.
+      await svc.waitForLogs((line) => line.msg === 'could not record the failed run; asking the store again until it answers', 1, 20_000);
+      await proxy.restore();
+
+      const status = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'failed', 60_000);
+      assert.doesNotMatch(status.last_error ?? '', /interrupted/);
+      assert.match(status.last_error ?? '', /upstream/);
+      const { runs } = (await svc.get<Runs>('/runs')).body;
+      assert.deepEqual(runs.map((run) => [run.status, run.error]), [['failed', status.last_error]]);
+    });
+
     it('when the database is unreachable at start, then the service exits non-zero with one line naming it and no password', async () => {
       await proxy.cut();
       try {

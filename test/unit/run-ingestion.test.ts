@@ -201,3 +201,48 @@ describe('runIngestion times the whole run', () => {
     await store.close();
   });
 });
+
+describe('runIngestion records a failed run once the store takes it', () => {
+  /** A store that refuses the first `refusals` attempts to record the failure, as one that went away would. */
+  function refuseAborts(store: SqliteStore, refusals: number) {
+    const attempts = { count: 0 };
+    interceptWriter(store, (writer) => ({
+      write: () => Promise.reject(new StoreUnavailableError('stage posts')),
+      abort: (result) => {
+        attempts.count += 1;
+        return attempts.count <= refusals ? Promise.reject(new StoreUnavailableError('abort run')) : writer.abort(result);
+      },
+    }));
+    return attempts;
+  }
+
+  it('when recording the failure is refused, then it is asked again until the store takes it, with the run\'s own cause', async () => {
+    const store = await openStore('record-later');
+    const attempts = refuseAborts(store, 1);
+    const outcome = await runIngestion(deps(store, source(BATCH, 'one').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+
+    assert.equal(outcome.status, 'failed');
+    assert.equal(attempts.count, 2);
+    const [run] = await store.listRuns(1);
+    assert.equal(run?.status, 'failed');
+    assert.match(run?.error ?? '', /the store is unavailable \(stage posts\)/);
+    assert.match((await store.getStatus()).last_error ?? '', /stage posts/);
+    await store.close();
+  });
+
+  it('when the run is cancelled while the store refuses, then the wait ends with one last attempt and the run is left to the next lease holder', async () => {
+    const store = await openStore('record-cancelled');
+    const attempts = refuseAborts(store, Number.POSITIVE_INFINITY);
+    const cancel = new AbortController();
+    const outcome = runIngestion(deps(store, source(BATCH, 'one').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: cancel.signal });
+    await until(() => attempts.count === 1, 'the first attempt to record the failure');
+    cancel.abort();
+
+    assert.equal((await outcome).status, 'failed');
+    assert.equal(attempts.count, 2, 'one last attempt once cancelled, then no more');
+    assert.equal((await store.listRuns(1))[0]?.status, 'running');
+    assert.equal(await store.recoverInterruptedRuns(at(2)), 1);
+    assert.match((await store.listRuns(1))[0]?.error ?? '', /^interrupted: the run's end was not recorded/);
+    await store.close();
+  });
+});

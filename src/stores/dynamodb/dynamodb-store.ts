@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@
 import { OffsetTooDeepError, StoreUnavailableError } from '../../errors.js';
 import {
   durationMs,
-  INTERRUPTED_BY_CRASH,
+  RUN_END_UNRECORDED,
   type IngestionStatus,
   type LeaseRequest,
   type LeaseState,
@@ -167,7 +167,7 @@ export class DynamoDbStore implements Store {
           ':running': 'running',
           ':finished': finishedAt,
           ':duration': durationMs(run.started_at as string, finishedAt),
-          ':error': INTERRUPTED_BY_CRASH,
+          ':error': RUN_END_UNRECORDED,
         },
       });
       if (marked) recovered += 1;
@@ -178,7 +178,7 @@ export class DynamoDbStore implements Store {
       UpdateExpression: 'SET #status = :failed, last_error = :error',
       ConditionExpression: '#status = :running',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': INTERRUPTED_BY_CRASH },
+      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': RUN_END_UNRECORDED },
     });
     return recovered;
   }

@@ -2,7 +2,7 @@ import { MongoClient, type Db, type Filter } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import {
   durationMs,
-  INTERRUPTED_BY_CRASH,
+  RUN_END_UNRECORDED,
   type IngestionStatus,
   type LeaseRequest,
   type LeaseState,
@@ -133,13 +133,13 @@ export class MongoDbStore implements Store {
       const { modifiedCount } = await callMongo('recover runs', () =>
         runs.updateOne(
           { _id: run._id, status: 'running' },
-          { $set: { status: 'failed', finished_at: finishedAt, duration_ms: durationMs(run.started_at, finishedAt), error: INTERRUPTED_BY_CRASH } },
+          { $set: { status: 'failed', finished_at: finishedAt, duration_ms: durationMs(run.started_at, finishedAt), error: RUN_END_UNRECORDED } },
         ),
       );
       recovered += modifiedCount;
     }
     await callMongo('recover runs', () =>
-      status.updateOne({ _id: source, status: 'running' }, { $set: { status: 'failed', last_error: INTERRUPTED_BY_CRASH } }),
+      status.updateOne({ _id: source, status: 'running' }, { $set: { status: 'failed', last_error: RUN_END_UNRECORDED } }),
     );
     return recovered;
   }

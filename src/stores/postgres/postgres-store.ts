@@ -2,7 +2,7 @@ import pg from 'pg';
 import { StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import { withRetry } from '../../retry/retry.js';
 import {
-  INTERRUPTED_BY_CRASH,
+  RUN_END_UNRECORDED,
   NEVER_RUN,
   type IngestionStatus,
   type LeaseRequest,
@@ -165,10 +165,10 @@ export class PostgresStore implements Store {
           `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1::text, error = $2,
              duration_ms = floor(extract(epoch FROM ($1::text)::timestamptz - started_at::timestamptz) * 1000)::bigint
            WHERE source = $3 AND status = 'running'`,
-          [finishedAt, INTERRUPTED_BY_CRASH, source],
+          [finishedAt, RUN_END_UNRECORDED, source],
         );
         await client.query(`UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1 WHERE source = $2 AND status = 'running'`, [
-          INTERRUPTED_BY_CRASH,
+          RUN_END_UNRECORDED,
           source,
         ]);
         return rowCount ?? 0;

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { durationMs, INTERRUPTED_BY_CRASH, type LeaseRequest, type LeaseState, type RunFailure, type StoreOptions } from '../store.js';
+import { durationMs, RUN_END_UNRECORDED, type LeaseRequest, type LeaseState, type RunFailure, type StoreOptions } from '../store.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 
 /**
@@ -79,9 +79,9 @@ export class SqliteWrites {
                duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
              WHERE source = ? AND status = 'running'`,
           )
-          .run(finishedAt, INTERRUPTED_BY_CRASH, finishedAt, source);
+          .run(finishedAt, RUN_END_UNRECORDED, finishedAt, source);
         db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ? WHERE source = ? AND status = 'running'`).run(
-          INTERRUPTED_BY_CRASH,
+          RUN_END_UNRECORDED,
           source,
         );
         return changes;
