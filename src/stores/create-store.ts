@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { lockTimeoutFor } from './postgres/postgres-store-config.js';
 import { RUN_HISTORY_LIMIT, type Store, type StoreOptions } from './store.js';
 
 /**
@@ -24,6 +25,7 @@ export async function createStore(config: Config): Promise<Store> {
         uri: config.postgresUri,
         poolSize: config.postgresPoolSize,
         connectRetry: config.retry,
+        lockTimeoutMs: lockTimeoutFor(config.shutdownTimeoutMs),
       });
     }
     case 'dynamodb': {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import type { IngestionStatus, Run } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
 import { makePosts, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
@@ -82,6 +83,40 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       assert.match(status.last_error ?? '', /upstream/);
       const { runs } = (await svc.get<Runs>('/runs')).body;
       assert.deepEqual(runs.map((run) => [run.status, run.error]), [['failed', status.last_error]]);
+    });
+
+    it('when SIGTERM comes while a run waits for a lock another session holds, then the run is recorded as interrupted and the process exits 0 within SHUTDOWN_TIMEOUT', async () => {
+      await svc?.stop('SIGKILL');
+      const tableName = uniqueTableName('locked');
+      svc = await startService({
+        STORAGE_TYPE: 'postgresql',
+        POSTGRES_URI: postgresUri(server.connection),
+        TABLE_NAME: tableName,
+        API_ENDPOINT: upstream.url,
+        INGESTION_INTERVAL: '1s',
+        SHUTDOWN_TIMEOUT: '4s',
+      });
+      const first = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      const locker = new pg.Client({ connectionString: postgresUri(server.connection) });
+      await locker.connect();
+      try {
+        // The next run reads the stored copies of its first batch from the table, and waits for the lock.
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE "${tableName}" IN ACCESS EXCLUSIVE MODE`);
+        await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'running' && s.last_attempt !== first.last_attempt);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(await svc.stop('SIGTERM'), 0, 'exits 0, not by the forced exit at SHUTDOWN_TIMEOUT');
+      } finally {
+        await locker.end();
+      }
+      const reader = new pg.Client({ connectionString: postgresUri(server.connection) });
+      await reader.connect();
+      try {
+        const { rows } = await reader.query<{ status: string; error: string }>(`SELECT status, error FROM "${tableName}_runs" ORDER BY started_at DESC LIMIT 1`);
+        assert.deepEqual(rows, [{ status: 'failed', error: 'interrupted by shutdown' }]);
+      } finally {
+        await reader.end();
+      }
     });
 
     it('when the database is unreachable at start, then the service exits non-zero with one line naming it and no password', async () => {

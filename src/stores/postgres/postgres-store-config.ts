@@ -13,3 +13,14 @@ export interface PostgresStoreConfig extends StoreOptions {
   /** Longest wait of one statement for a lock another session holds (PostgreSQL's lock_timeout). Default 10 s. */
   readonly lockTimeoutMs?: number | undefined;
 }
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * The lock_timeout for a process given `shutdownTimeoutMs` to stop. Shutdown cancels the run, but a statement
+ * already waiting for a lock waits on: at most half of that time, it fails soon enough for the run to record
+ * its interruption before the process must exit. Never 0, which PostgreSQL reads as no limit.
+ */
+export function lockTimeoutFor(shutdownTimeoutMs: number): number {
+  return Math.max(1, Math.min(DEFAULT_LOCK_TIMEOUT_MS, Math.floor(shutdownTimeoutMs / 2)));
+}

@@ -19,14 +19,13 @@ import { RunClient, withPooledTransaction, type Queryable } from './postgres-cli
 import { classifyConnectError, describeConnectFailure, describeTarget, guard } from './postgres-errors.js';
 import { PostgresRunWriter } from './postgres-run-writer.js';
 import { migrationLockKey, migrationsTableSql, postgresMigrations, quoteIdentifier as q } from './postgres-schema.js';
-import type { PostgresStoreConfig } from './postgres-store-config.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, type PostgresStoreConfig } from './postgres-store-config.js';
 
 const POST_COLUMNS = 'user_id AS "userId", id, title, body, ingested_at, source';
 const RUN_COLUMNS =
   'run_id, source, status, started_at, finished_at, duration_ms, records_ingested, records_rejected, records_changed, error, replica';
 const LEASE_COLUMNS = 'owner, expires_at AS "expiresAt", last_started_at AS "lastStartedAt"';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
 /**
  * PostgreSQL through `pg`, with one pool for the API's reads and for each run's dedicated connection. MVCC
