@@ -8,7 +8,7 @@ import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
-import { registerProtection, type ProtectionOptions } from './protection.js';
+import { API_KEY_SCHEMES, registerProtection, type ProtectionOptions } from './protection.js';
 import { lazyRequestLogger, loggedUrl } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -87,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Ingestion service', version: deps.version, description: 'Records ingested from an HTTP API, with run status and history.' },
+      ...((deps.protection?.apiKeys.length ?? 0) > 0 && { components: { securitySchemes: API_KEY_SCHEMES } }),
     },
   });
   app.addSchema(PostSchema);

@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
+import { Type } from '@sinclair/typebox';
 import { OverloadedError, RateLimitedError } from '../errors.js';
 import { requireApiKeys } from './api-keys.js';
 import { isPublicRoute } from './public-routes.js';
+import { ErrorSchema } from './schemas.js';
 
 export interface ProtectionOptions {
   readonly apiKeys: readonly string[];
@@ -26,6 +28,7 @@ const OVERLOADED_RETRY_AFTER_S = 5;
  * metrics) are never shed, limited or locked: an orchestrator must see a busy replica as alive.
  */
 export async function registerProtection(app: FastifyInstance, options: ProtectionOptions): Promise<void> {
+  documentRefusals(app, options);
   if (options.maxEventLoopDelayMs > 0) {
     await app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
@@ -58,4 +61,25 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
     });
   }
   if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys);
+}
+
+/** The names /openapi.json gives the two ways to present an API key (see api-keys.ts). */
+export const API_KEY_SCHEMES = {
+  bearer: { type: 'http', scheme: 'bearer' },
+  apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+} as const;
+
+/**
+ * Tells /openapi.json what the protection answers on each guarded route (401 without a key, 429 past the
+ * rate limit) and how to present a key, so that a client generated from it expects those answers. Routes
+ * registered after this, which is all of them.
+ */
+function documentRefusals(app: FastifyInstance, options: ProtectionOptions): void {
+  const error = Type.Ref(ErrorSchema);
+  const refusals = { ...(options.apiKeys.length > 0 && { 401: error }), ...(options.rateLimit > 0 && { 429: error }) };
+  const security = options.apiKeys.length > 0 ? Object.keys(API_KEY_SCHEMES).map((scheme) => ({ [scheme]: [] })) : undefined;
+  app.addHook('onRoute', (route) => {
+    if (route.config?.public === true || route.schema?.hide === true) return;
+    route.schema = { ...route.schema, response: { ...refusals, ...(route.schema?.response as object | undefined) }, ...(security && { security }) };
+  });
 }

@@ -183,3 +183,32 @@ describe('load shedding', () => {
     assert.equal((await call(app, { method: 'GET', url: '/health' })).status, 200);
   });
 });
+
+describe('the OpenAPI document describes the protection', () => {
+  type Operation = { responses: Record<string, unknown>; security?: unknown[] };
+  type Document = { paths: Record<string, Record<string, Operation>>; components?: { securitySchemes?: Record<string, unknown> } };
+  const documentOf = async (app: FastifyInstance) => (await call(app, { method: 'GET', url: '/openapi.json', headers: { 'x-api-key': KEY } })).json as unknown as Document;
+
+  it('when keys and a rate limit are set, then every guarded route lists 401 and 429 and how to send a key, and the probes list neither', async () => {
+    const document = await documentOf(await appWith({ apiKeys: [KEY], rateLimit: 1000 }, async () => ({ runId: 'r', replica: 'p' })));
+    assert.deepEqual(Object.keys(document.components?.securitySchemes ?? {}).sort(), ['apiKey', 'bearer']);
+    for (const [path, method] of [['/posts', 'get'], ['/posts/{id}', 'get'], ['/status', 'get'], ['/runs', 'get'], ['/ingest', 'post']] as const) {
+      const operation = document.paths[path]?.[method];
+      assert.ok(operation?.responses['401'] && operation.responses['429'], `${method} ${path}: ${JSON.stringify(operation?.responses)}`);
+      assert.deepEqual(operation.security, [{ bearer: [] }, { apiKey: [] }]);
+    }
+    for (const path of ['/health', '/ready']) {
+      const operation = document.paths[path]?.get;
+      assert.ok(operation, path);
+      assert.equal(operation.security, undefined, path);
+      assert.ok(!('401' in operation.responses) && !('429' in operation.responses), path);
+    }
+  });
+
+  it('when the API is open, then no route lists 401 or 429 and no key scheme is described', async () => {
+    const document = await documentOf(await appWith({}));
+    assert.equal(document.components?.securitySchemes, undefined);
+    const get = document.paths['/posts']?.get;
+    assert.ok(get && !('401' in get.responses) && !('429' in get.responses) && get.security === undefined);
+  });
+});
