@@ -7,7 +7,7 @@ import { MissingHostError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
-import { answerClientError, answerRouterError, refuseConnect } from './framework-errors.js';
+import { answerClientError, refuseConnect, routerErrorAnswer } from './framework-errors.js';
 import { API_KEY_SCHEMES, registerProtection, type ProtectionOptions } from './protection.js';
 import { lazyRequestLogger, loggedUrl } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
@@ -46,7 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyRequestLogger,
     bodyLimit: 64 * 1024,
-    frameworkErrors: answerRouterError,
+    frameworkErrors: routerErrorAnswer(deps.metrics),
     clientErrorHandler: answerClientError,
     // Node would answer a request without Host with an empty 400; the hook below answers it in the API's shape.
     http: { requireHostHeader: false },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import { errorBody } from './error-handler.js';
 import { loggedUrl } from './request-logger.js';
 
@@ -31,11 +32,17 @@ const CONNECT_REFUSED: ErrorBody = { statusCode: 405, code: 'INVALID_REQUEST', m
 
 const json = (body: ErrorBody) => JSON.stringify(errorBody(body.statusCode, body.code, body.message));
 
-export function answerRouterError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
-  // No hook runs for a request the router refused, so its line is written here, as app.ts writes the others.
-  request.log.info({ method: request.method, url: loggedUrl(request.url), statusCode: body.statusCode }, 'request');
-  void reply.code(body.statusCode).header('x-request-id', request.id).type('application/json').send(json(body));
+/**
+ * The router's refusals. No hook runs for a request the router refused, so its log line is written and it is
+ * counted here, as app.ts's onResponse hook does for the others; it matched no route (NOT_FOUND_ROUTE).
+ */
+export function routerErrorAnswer(metrics: Metrics | undefined) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
+    request.log.info({ method: request.method, url: loggedUrl(request.url), statusCode: body.statusCode }, 'request');
+    void reply.code(body.statusCode).header('x-request-id', request.id).type('application/json').send(json(body));
+    metrics?.observeRequest(request.method, NOT_FOUND_ROUTE, body.statusCode, reply.elapsedTime / 1000);
+  };
 }
 
 /** A whole HTTP response written to a socket the parser gave up on, then the socket closed. HEAD gets no body. */

@@ -98,6 +98,13 @@ describe('GET /metrics', () => {
     assert.doesNotMatch(body, /no\/such\/thing/);
   });
 
+  it('when the router refused a path (bad percent-encoding), then the answer is counted under not_found too', async () => {
+    assert.equal((await app.inject({ method: 'GET', url: '/posts/%zz' })).statusCode, 400);
+    const { body } = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(body, /^http_requests_total\{method="GET",route="not_found",status_code="400"\} 1$/m);
+    assert.match(body, /^http_request_duration_seconds_count\{method="GET",route="not_found"\} [1-9]/m);
+  });
+
   it('when scraped, then it includes the default process metrics and the ingestion metrics', async () => {
     const { body } = await app.inject({ method: 'GET', url: '/metrics' });
     assert.match(body, /^process_cpu_user_seconds_total /m);
