@@ -45,6 +45,12 @@ export class RouteNotFoundError extends AppError {
   }
 }
 
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, path: string, allowed: readonly string[]) {
+    super('METHOD_NOT_ALLOWED', 405, `${path} takes ${allowed.join(', ')}, not ${method}`);
+  }
+}
+
 /** The store cannot be reached or refused the operation; the API answers 503, a run fails. */
 export class StoreUnavailableError extends AppError {
   constructor(operation: string, options?: { cause?: unknown }) {
@@ -163,6 +169,7 @@ export const ERROR_CODES = [
   'OFFSET_TOO_DEEP',
   'POST_NOT_FOUND',
   'ROUTE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
   'STORE_UNAVAILABLE',
   'UPSTREAM_STATUS',
   'UPSTREAM_NETWORK',

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, RouteNotFoundError, type ErrorCode } from '../errors.js';
+import { AppError, MethodNotAllowedError, RouteNotFoundError, type ErrorCode } from '../errors.js';
 import { describeError } from '../log-safe.js';
+import { trackAllowedMethods } from './allowed-methods.js';
 
 type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
 export const WHERE: Record<ValidationContext, string> = { querystring: 'query parameter', params: 'path parameter', body: 'body field', headers: 'header' };
@@ -24,7 +25,8 @@ const BODY_REFUSALS: Readonly<Record<string, { code: ErrorCode; message: string 
 };
 
 /**
- * Every error answers `{statusCode, error, code, message}`. Validation errors and the catalog's deliberate
+ * Every error answers `{statusCode, error, code, message}`; an unknown route 404, a known path asked with
+ * another method 405 with `Allow`. Validation errors and the catalog's deliberate
  * 4xx/503 show their message; Fastify's own 4xx (bad content type, body too large) answer in the catalog's
  * codes. Anything else is logged with the request id and answered with a generic 500, because Fastify's
  * default handler would send a driver's text verbatim.
@@ -46,9 +48,16 @@ export function installErrorHandlers(app: FastifyInstance): void {
     return send(reply, 500, 'INTERNAL_ERROR', `internal error; quote request id ${request.id} when reporting it`);
   });
 
+  const allowedMethods = trackAllowedMethods(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
-    const error = new RouteNotFoundError(request.method, path.length > 100 ? `${path.slice(0, 100)}…` : path);
+    const shown = path.length > 100 ? `${path.slice(0, 100)}…` : path;
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      const error = new MethodNotAllowedError(request.method, shown, allowed);
+      return send(reply.header('allow', allowed.join(', ')), 405, error.code, error.message);
+    }
+    const error = new RouteNotFoundError(request.method, shown);
     return send(reply, 404, error.code, error.message);
   });
 }

@@ -180,9 +180,24 @@ describe('API on an empty SQLite store', () => {
     assert.ok(!message.includes('x=1'));
   });
 
-  it('when POST /posts, then it answers 404 ROUTE_NOT_FOUND naming the method', async () => {
-    const response = await app.inject({ method: 'POST', url: '/posts', payload: {} });
-    assert.match(assertErrorBody(response, 404, 'ROUTE_NOT_FOUND').message, /POST \/posts/);
+  it('when a path that exists is asked with a method it does not take, then it answers 405 METHOD_NOT_ALLOWED with Allow', async () => {
+    for (const [method, url, allow] of [
+      ['POST', '/posts', 'GET, HEAD'],
+      ['DELETE', '/posts/5', 'GET, HEAD'],
+      ['PUT', '/status', 'GET, HEAD'],
+    ] as const) {
+      const response = await app.inject({ method, url, payload: {} });
+      assert.equal(response.headers.allow, allow, `${method} ${url}`);
+      assert.match(assertErrorBody(response, 405, 'METHOD_NOT_ALLOWED').message, new RegExp(`^${url} takes ${allow}, not ${method}$`));
+    }
+  });
+
+  it('when no route has the path, whatever the method, then it answers 404 ROUTE_NOT_FOUND naming the method', async () => {
+    for (const url of ['/post', '/posts/5/extra', '/nope']) {
+      const response = await app.inject({ method: 'POST', url, payload: {} });
+      assert.equal(response.headers.allow, undefined);
+      assert.match(assertErrorBody(response, 404, 'ROUTE_NOT_FOUND').message, new RegExp(`POST ${url}`));
+    }
   });
 
   it('when GET /status before any run, then it answers never_run', async () => {

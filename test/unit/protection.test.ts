@@ -90,6 +90,15 @@ describe('POST /ingest', () => {
     assert.equal(status, 202);
     assert.deepEqual(json, { run_id: 'run-1', replica: 'pod-a' });
   });
+
+  it('when GET /ingest, then without a key it is 401 like any route, and with one 405 with Allow: POST', async () => {
+    const app = await appWith({ apiKeys: [KEY] }, async () => ({ runId: 'run-1', replica: 'pod-a' }));
+    assert.equal((await call(app, { method: 'GET', url: '/ingest' })).status, 401);
+    const { status, headers, json } = await call(app, { method: 'GET', url: '/ingest', headers: { 'x-api-key': KEY } });
+    assert.equal(status, 405);
+    assert.equal(headers.allow, 'POST');
+    assert.equal(json?.code, 'METHOD_NOT_ALLOWED');
+  });
 });
 
 describe('request bodies Fastify refuses', () => {
@@ -159,6 +168,14 @@ describe('headers and CORS', () => {
     assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com');
     const other = await call(app, { method: 'GET', url: '/posts', headers: { origin: 'https://evil.example', 'x-api-key': KEY } });
     assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+
+  it('when CORS answers OPTIONS on every path, then an unknown path is still a 404, not a 405 allowing OPTIONS', async () => {
+    const app = await appWith({ corsOrigins: ['https://app.example.com'] });
+    const { status, headers, json } = await call(app, { method: 'GET', url: '/no/such/path' });
+    assert.equal(status, 404);
+    assert.equal(headers.allow, undefined);
+    assert.equal(json?.code, 'ROUTE_NOT_FOUND');
   });
 });
 
