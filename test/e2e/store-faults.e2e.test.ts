@@ -30,14 +30,16 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       await server?.stop();
     });
 
+    /** The service (replacing the last one) on its own table of the test server, through the proxy unless told. */
+    async function startOnPostgres(tableName: string, env: Record<string, string>, via: 'proxy' | 'direct' = 'proxy'): Promise<ServiceProcess> {
+      await svc?.stop('SIGKILL');
+      const address = via === 'proxy' ? { host: '127.0.0.1', port: proxy.port } : {};
+      svc = await startService({ STORAGE_TYPE: 'postgresql', POSTGRES_URI: postgresUri(server.connection, address), TABLE_NAME: tableName, API_ENDPOINT: upstream.url, ...env });
+      return svc;
+    }
+
     it('when the database goes away between runs, then runs fail, the process lives and /ready says so; when it is back, the next run succeeds without a restart', async () => {
-      svc = await startService({
-        STORAGE_TYPE: 'postgresql',
-        POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
-        TABLE_NAME: uniqueTableName('outage'),
-        API_ENDPOINT: upstream.url,
-        INGESTION_INTERVAL: '500ms',
-      });
+      svc = await startOnPostgres(uniqueTableName('outage'), { INGESTION_INTERVAL: '500ms' });
       const before = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
       assert.equal((await svc.get('/ready')).status, 200);
 
@@ -58,19 +60,10 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
     });
 
     it('when the database goes away during a run, then the run fails and its cause is recorded once the database is back', async () => {
-      await svc?.stop('SIGKILL');
       // The run's request stalls after the first record, so the database can be taken away while it waits.
       upstream.enqueue({ kind: 'stall-body' });
       const seen = upstream.requests.length;
-      svc = await startService({
-        STORAGE_TYPE: 'postgresql',
-        POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
-        TABLE_NAME: uniqueTableName('midrun'),
-        API_ENDPOINT: upstream.url,
-        API_TIMEOUT: '2s',
-        RETRY_COUNT: '0',
-        INGESTION_INTERVAL: '1h',
-      });
+      svc = await startOnPostgres(uniqueTableName('midrun'), { API_TIMEOUT: '2s', RETRY_COUNT: '0', INGESTION_INTERVAL: '1h' });
       const deadline = Date.now() + 20_000;
       while (upstream.requests.length === seen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       await proxy.cut();
@@ -86,16 +79,8 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
     });
 
     it('when SIGTERM comes while a run waits for a lock another session holds, then the run is recorded as interrupted and the process exits 0 within SHUTDOWN_TIMEOUT', async () => {
-      await svc?.stop('SIGKILL');
       const tableName = uniqueTableName('locked');
-      svc = await startService({
-        STORAGE_TYPE: 'postgresql',
-        POSTGRES_URI: postgresUri(server.connection),
-        TABLE_NAME: tableName,
-        API_ENDPOINT: upstream.url,
-        INGESTION_INTERVAL: '1s',
-        SHUTDOWN_TIMEOUT: '4s',
-      });
+      svc = await startOnPostgres(tableName, { INGESTION_INTERVAL: '1s', SHUTDOWN_TIMEOUT: '4s' }, 'direct');
       const first = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
       const locker = new pg.Client({ connectionString: postgresUri(server.connection) });
       await locker.connect();
