@@ -38,6 +38,28 @@ export function batchChanges(posts: readonly Post[], stored: readonly StoredCont
   return changes;
 }
 
+export interface IdSpan {
+  readonly min: number;
+  readonly max: number;
+  /**
+   * Whether the ids lie close together (fewer than two slots an id between the lowest and the highest), as
+   * upstreams mostly send them: then one range read of the index finds their stored copies faster than a
+   * lookup per id, and reads few others.
+   */
+  readonly dense: boolean;
+}
+
+/** The span of a batch's ids (at least one), for choosing how to read their stored copies. */
+export function idSpan(ids: readonly number[]): IdSpan {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const id of ids) {
+    if (id < min) min = id;
+    if (id > max) max = id;
+  }
+  return { min, max, dense: max - min < 2 * ids.length };
+}
+
 /** The highest staged id of an attempt that has staged nothing yet. */
 export const NOTHING_STAGED = Number.NEGATIVE_INFINITY;
 

@@ -102,6 +102,36 @@ describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mo
     assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => [p.id, p.title]), [[1, 'b'], [2, 'title 2']]);
   });
 
+  it('when another writer inserts an id above the stored ones during a run, then the run, which does not read that batch back, still updates it', async () => {
+    const tableName = uniqueTableName('mg');
+    const store = newStore({ tableName });
+    await store.init();
+    await ingest(store, 'r1', at(1), [post(1), post(2)]);
+    const writer = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+    // Inserted after the run read the highest stored id (2): the run takes 3 and 4 for new ones.
+    await admin.db().collection(tableName).insertOne({ ...post(3, { title: 'theirs' }), ingested_at: at(1) });
+    await writer.write([post(3, { ingested_at: at(2) }), post(4, { ingested_at: at(2) })]);
+    const { recordsChanged } = await writer.commit({ finishedAt: () => at(3), recordsIngested: 2, recordsRejected: 0 });
+    assert.equal(recordsChanged, 2);
+    assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => [p.id, p.title, p.ingested_at]), [
+      [1, 'title 1', at(1)],
+      [2, 'title 2', at(1)],
+      [3, 'title 3', at(2)],
+      [4, 'title 4', at(2)],
+    ]);
+  });
+
+  it('when a batch lies below the highest id the run wrote, then it is read back: a repeat of an earlier batch\'s id is an update, not a duplicate', async () => {
+    const store = newStore();
+    await store.init();
+    const writer = await store.beginRun({ runId: 'r1', startedAt: at(1) });
+    await writer.write([post(10), post(11)]);
+    await writer.write([post(1), post(10, { title: 'again' })]);
+    const { recordsChanged } = await writer.commit({ finishedAt: () => at(2), recordsIngested: 4, recordsRejected: 0 });
+    assert.equal(recordsChanged, 4);
+    assert.deepEqual((await store.listPosts({ limit: 10, offset: 0 })).map((p) => [p.id, p.title]), [[1, 'title 1'], [10, 'again'], [11, 'title 11']]);
+  });
+
   it('when a run begins with a replica, then the run and status documents carry it, null when a run has none', async () => {
     const tableName = uniqueTableName('mg');
     const store = newStore({ tableName });

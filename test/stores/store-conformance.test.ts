@@ -82,6 +82,39 @@ for (const backend of selectedBackends()) {
       if (recordsChanged !== null) assert.equal(recordsChanged, 1);
     });
 
+    it('when a batch\'s ids lie close together or far apart, below or above the stored ones, then each is inserted, updated or left as it should', async () => {
+      const store = await newStore();
+      // Stored: the odd ids 1 to 19, and three far apart.
+      const stored = [...Array.from({ length: 10 }, (_, i) => post(2 * i + 1)), post(1_000), post(50_000), post(3_000_000)];
+      await ingest(store, 'r1', at(1), stored);
+      // Dense (1 to 12, every id): odd ones unchanged but 5, even ones new; sparse: changed, unchanged, new far
+      // apart; then a dense batch wholly above every stored id, and one again below it.
+      const batches = [
+        Array.from({ length: 12 }, (_, i) => post(i + 1, i + 1 === 5 ? { title: 'changed 5' } : {})),
+        [post(1_000, { body: 'changed far' }), post(50_000), post(7_000_000)],
+        [post(7_000_001), post(7_000_002)],
+        [post(13, { title: 'changed 13' }), post(14)],
+      ];
+      const { recordsChanged } = await ingest(store, 'r2', at(2), batches.flat(), 12);
+      const r2 = { ingested_at: at(2) };
+      const r1 = { ingested_at: at(1) };
+      const expected = [
+        ...Array.from({ length: 12 }, (_, i) => post(i + 1, i + 1 === 5 ? { title: 'changed 5', ...r2 } : (i + 1) % 2 === 1 ? r1 : r2)),
+        post(13, { title: 'changed 13', ...r2 }),
+        post(14, r2),
+        ...[15, 17, 19].map((id) => post(id, r1)),
+        post(1_000, { body: 'changed far', ...r2 }),
+        post(50_000, r1),
+        post(3_000_000, r1),
+        post(7_000_000, r2),
+        post(7_000_001, r2),
+        post(7_000_002, r2),
+      ];
+      assert.deepEqual(await allPosts(store), expected);
+      // New: 2, 4, 6, 8, 10, 12, 14 and the three from 7,000,000; changed: 5, 13 and 1,000.
+      if (recordsChanged !== null) assert.equal(recordsChanged, 13);
+    });
+
     it('when a response repeats an id, then the last occurrence is kept once', async () => {
       const store = await newStore();
       await ingest(store, 'r1', at(1), [post(5, { title: 'first' }), post(5, { title: 'second' })], 1);

@@ -24,19 +24,32 @@ export class MongoDbRunWriter implements RunWriter {
   readonly #run: RunStart;
   /** Records inserted or updated by any attempt of this run; see discardAttempt. */
   #changed = 0;
+  /**
+   * No id above this can be stored: the collection's highest id when the run began, raised by every batch
+   * the run writes (attempts that failed included, as their writes stay). Only one run writes at a time (the
+   * lease); should another overlap it, an id that run inserted meanwhile fails our insert on the key, and
+   * is planned again below, as in any race.
+   */
+  #highestStored: number;
 
-  constructor(collections: MongoDbCollections, transactions: MongoDbTransactions, options: StoreOptions, run: RunStart) {
+  constructor(collections: MongoDbCollections, transactions: MongoDbTransactions, options: StoreOptions, run: RunStart, highestStored: number) {
     this.#collections = collections;
     this.#transactions = transactions;
     this.#options = options;
     this.#run = run;
+    this.#highestStored = highestStored;
   }
 
   async write(posts: readonly Post[]): Promise<void> {
     let pending = lastOccurrences(posts);
     for (let attempt = 1; pending.length > 0; attempt++) {
       const ids = pending.map((post) => post.id);
-      const stored = await callMongo('read posts', () => readStoredContent(this.#collections.records, ids));
+      // A batch wholly above every stored id (a first load, or new records of an upstream whose ids grow) has
+      // nothing to read back. On FerretDB, which scans the collection for each find, the reads were nine
+      // tenths of a first run of 10,000 records (1.7 to 1.9 s of 1.9 to 2.2, measured alone).
+      const isAllNew = ids.every((id) => id > this.#highestStored);
+      for (const id of ids) if (id > this.#highestStored) this.#highestStored = id;
+      const stored = isAllNew ? [] : await callMongo('read posts', () => readStoredContent(this.#collections.records, ids));
       const { operations, posts: planned } = plannedWrites(pending, stored);
       if (operations.length === 0) return;
       const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));

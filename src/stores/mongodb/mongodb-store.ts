@@ -28,6 +28,7 @@ import {
   type RunDocument,
 } from './mongodb-collections.js';
 import { MongoDbRunWriter } from './mongodb-run-writer.js';
+import { highestStoredId } from './mongodb-upserts.js';
 import { MONGODB_DEFAULTS, type MongoDbStoreConfig } from './mongodb-store-config.js';
 import { MongoDbTransactions, supportsTransactions } from './mongodb-transactions.js';
 
@@ -160,6 +161,8 @@ export class MongoDbStore implements Store {
       error: null,
       replica: run.replica ?? null,
     };
+    // Read before the run is recorded, so that a failure here leaves no run `running`.
+    const highestStored = await callMongo('begin run', () => highestStoredId(collections.records));
     await transactions.run('begin run', async (session) => {
       // replaceOne with upsert rather than insertOne, so running this again after a duplicate key is harmless.
       await collections.runs.replaceOne({ _id: run.runId }, history, { upsert: true, session });
@@ -173,7 +176,7 @@ export class MongoDbStore implements Store {
         { upsert: true, session },
       );
     });
-    return new MongoDbRunWriter(collections, transactions, this.#config, run);
+    return new MongoDbRunWriter(collections, transactions, this.#config, run, highestStored);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { durationMs, type Post, type RunCommitted, type RunStart, type StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
-import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
+import { idSpan, NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import type { SqliteWrites } from './sqlite-writes.js';
 
 /** A successful run's totals; its `finished_at` is asked for once the records are merged. */
@@ -90,19 +90,12 @@ export class SqliteStaging {
     this.#highestStaged = highestStaged;
   }
 
-  /**
-   * The stored copies of the batch's ids. Upstreams mostly send ids in order and without gaps, and then one
-   * range scan reads them faster than a lookup per id; a sparse batch is read id by id.
-   */
+  /** The stored copies of the batch's ids: dense ids (see idSpan) in one range scan, a sparse batch id by id. */
   #storedCopies(batch: readonly Post[]): StoredContent[] {
-    let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    for (const { id } of batch) {
-      if (id < min) min = id;
-      if (id > max) max = id;
-    }
-    if (max - min < 2 * batch.length) return this.#readStoredRange.all(min, max) as StoredContent[];
-    return this.#readStored.all(JSON.stringify(batch.map((post) => post.id))) as StoredContent[];
+    const ids = batch.map((post) => post.id);
+    const { min, max, dense } = idSpan(ids);
+    if (dense) return this.#readStoredRange.all(min, max) as StoredContent[];
+    return this.#readStored.all(JSON.stringify(ids)) as StoredContent[];
   }
 
   discardAttempt(): void {
