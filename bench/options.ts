@@ -18,15 +18,15 @@ export interface BenchOptions {
 /**
  * The largest sizes the emulators finish in a default run of about 16 minutes on 2 cores. dynalite (a
  * JavaScript DynamoDB) takes about 4 minutes per 1,000,000 records and repeat; FerretDB 1.24 on SQLite pushes
- * no filter but `_id` down, so the service's one find per batch of 1,000 ids scans the whole collection and a
- * run grows with the square of its size (10,000 records take about 5 s, 50,000 over 2 min). BENCH_SMALL_<STORE>
+ * no filter but `_id` down, so each find of a batch's stored copies scans the whole collection, and a re-run,
+ * which reads every batch back, grows with the square of its size (4.2 to 4.6 s for 10,000). BENCH_SMALL_<STORE>
  * and BENCH_LARGE_<STORE> override them, e.g. against a real server given by TEST_MONGODB_URI.
  */
 const SIZE_CAPS: Readonly<Partial<Record<StorageType, { readonly cap: Readonly<Partial<Record<SizeName, number>>>; readonly why: string }>>> = {
   dynamodb: { cap: { large: 100_000 }, why: 'dynalite, a JavaScript emulator, writes about 4,000 records/s: 1,000,000 would take 4 min per run' },
   mongodb: {
     cap: { small: 1_000, large: 10_000 },
-    why: 'FerretDB 1.24 (SQLite backend) scans the whole collection for every find by id (one per batch of 1,000), so a run grows with the square of its size',
+    why: 'FerretDB 1.24 (SQLite backend) scans the whole collection for every find by id, so a re-run, which reads each batch of 1,000 back, grows with the square of its size',
   },
 };
 
