@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
@@ -131,6 +131,9 @@ function dynamodbWriter(harness: BackendHarness): RawWriter {
             KeySchema: [{ AttributeName: 'source', KeyType: 'HASH' }, { AttributeName: 'id', KeyType: 'RANGE' }],
           }),
         );
+        // A table is CREATING until the server says otherwise, and writes to it fail as not found: dynalite marks
+        // it ACTIVE on a timer, which a busy machine delays (one run of 2026-12-07 failed so).
+        await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 1 }, { TableName: table });
         const batches = batchesOf(benchPosts(count), DYNAMODB_BATCH);
         const start = performance.now();
         // Workers pull from one generator, so at most DYNAMODB_IN_FLIGHT requests are out at any time.
