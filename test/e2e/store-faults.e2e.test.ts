@@ -78,6 +78,27 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       assert.deepEqual(runs.map((run) => [run.status, run.error]), [['failed', status.last_error]]);
     });
 
+    it('when the database freezes, then /ready answers 503 within seconds rather than hanging, and 200 again once it thaws', async () => {
+      const service = await startOnPostgres(uniqueTableName('frozen'), { INGESTION_INTERVAL: '1h' });
+      await service.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      proxy.freeze();
+      try {
+        const asked = Date.now();
+        const answers = await Promise.all(Array.from({ length: 5 }, () => service.get<{ code: string; message: string }>('/ready')));
+        assert.ok(Date.now() - asked < 10_000, 'answered, not hung');
+        for (const { status, body } of answers) {
+          assert.equal(status, 503);
+          assert.equal(body.code, 'STORE_UNAVAILABLE');
+          assert.match(body.message, /no answer within 2 s/);
+        }
+      } finally {
+        proxy.thaw();
+      }
+      await service.waitFor('/ready', () => true, 20_000);
+      assert.equal((await service.get('/ready')).status, 200);
+      assert.equal((await service.get<{ count: number }>('/posts?limit=100')).body.count, 40);
+    });
+
     it('when SIGTERM comes while a run waits for a lock another session holds, then the run is recorded as interrupted and the process exits 0 within SHUTDOWN_TIMEOUT', async () => {
       const tableName = uniqueTableName('locked');
       svc = await startOnPostgres(tableName, { INGESTION_INTERVAL: '1s', SHUTDOWN_TIMEOUT: '4s' }, 'direct');

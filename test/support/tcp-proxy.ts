@@ -11,12 +11,33 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Accepts connections again, on the same port. */
   restore(): Promise<void>;
+  /**
+   * Stops forwarding bytes either way, on open connections and new ones, without closing any: a server that
+   * froze (a stopped process, a stalled host). `thaw()` forwards what was held and carries on.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Drops every connection and stops for good. */
   close(): Promise<void>;
 }
 
+type Pair = readonly [client: Socket, upstream: Socket];
+
+const forward = ([client, upstream]: Pair) => {
+  client.pipe(upstream);
+  upstream.pipe(client);
+};
+const hold = ([client, upstream]: Pair) => {
+  client.unpipe(upstream);
+  upstream.unpipe(client);
+  client.pause();
+  upstream.pause();
+};
+
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<Pair>();
+  let frozen = false;
   const server = createServer((client) => {
     const upstream = createConnection({ host: targetHost, port: targetPort });
     for (const socket of [client, upstream]) {
@@ -32,8 +53,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       client.destroy();
       upstream.destroy();
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const pair: Pair = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => pairs.delete(pair));
+    if (frozen) hold(pair);
+    else forward(pair);
   });
 
   const listen = (port: number) =>
@@ -48,6 +72,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const dropAll = () => {
     for (const socket of sockets) socket.destroy();
     sockets.clear();
+    pairs.clear();
   };
 
   await listen(0);
@@ -66,6 +91,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       const stopped = stopListening();
       dropAll();
       await stopped;
+    },
+    freeze() {
+      frozen = true;
+      for (const pair of pairs) hold(pair);
+    },
+    thaw() {
+      frozen = false;
+      for (const pair of pairs) forward(pair);
     },
   };
 }
