@@ -9,18 +9,16 @@ import FindMyWay from 'find-my-way';
  */
 export function trackAllowedMethods(app: FastifyInstance): (path: string) => string[] {
   const router = FindMyWay();
-  const methods = new Set<string>();
-  const registered = new Set<string>();
+  const methods = new Set<FindMyWay.HTTPMethod>();
   app.addHook('onRoute', (route) => {
     // A catch-all (CORS's OPTIONS *) would make every path, unknown ones too, look like it exists.
     if (route.url.includes('*')) return;
     for (const method of [route.method].flat().map((name) => name.toUpperCase() as FindMyWay.HTTPMethod)) {
-      const key = `${method} ${route.url}`;
-      if (registered.has(key)) continue;
-      registered.add(key);
+      // find-my-way refuses a route twice; Fastify may announce one twice (a GET and the HEAD it adds).
+      if (router.hasRoute(method, route.url)) continue;
       methods.add(method);
       router.on(method, route.url, () => undefined);
     }
   });
-  return (path) => [...methods].filter((method) => router.find(method as FindMyWay.HTTPMethod, path) !== null).sort();
+  return (path) => [...methods].filter((method) => router.find(method, path) !== null).sort();
 }

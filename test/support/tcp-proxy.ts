@@ -35,30 +35,23 @@ const hold = ([client, upstream]: Pair) => {
 };
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
-  const sockets = new Set<Socket>();
   const pairs = new Set<Pair>();
   let frozen = false;
   const server = createServer((client) => {
-    const upstream = createConnection({ host: targetHost, port: targetPort });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      // Either side failing or ending ends the pair, as a dead link would.
-      socket.on('error', () => closePair());
-      socket.on('close', () => {
-        sockets.delete(socket);
-        closePair();
-      });
-    }
-    function closePair(): void {
-      client.destroy();
-      upstream.destroy();
-    }
-    const pair: Pair = [client, upstream];
+    const pair: Pair = [client, createConnection({ host: targetHost, port: targetPort })];
     pairs.add(pair);
-    client.on('close', () => pairs.delete(pair));
+    // Either side failing or ending ends the pair, as a dead link would.
+    for (const socket of pair) {
+      socket.on('error', () => closePair(pair));
+      socket.on('close', () => closePair(pair));
+    }
     if (frozen) hold(pair);
     else forward(pair);
   });
+  const closePair = (pair: Pair) => {
+    pairs.delete(pair);
+    for (const socket of pair) socket.destroy();
+  };
 
   const listen = (port: number) =>
     new Promise<void>((resolve, reject) => {
@@ -70,9 +63,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     });
   const stopListening = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
   const dropAll = () => {
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-    pairs.clear();
+    for (const pair of pairs) closePair(pair);
   };
 
   await listen(0);
