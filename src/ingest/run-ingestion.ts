@@ -22,6 +22,8 @@ export interface IngestionDeps {
   readonly replica?: string | undefined;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Jitter for the backoffs between attempts, in [0, 1); Math.random unless a test fixes it. */
+  readonly random?: () => number;
   /** Where outcomes, counts, durations and retries are recorded; none in tests that do not look. */
   readonly metrics?: Metrics | undefined;
 }
@@ -75,6 +77,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
         policy: deps.retry,
         classify: (error) => classifyUpstreamError(error),
         signal,
+        random: deps.random,
         onRetry: ({ retry, delayMs, reason, error }) => {
           metrics?.upstreamRetries.inc({ reason });
           log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying');
@@ -107,7 +110,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       metrics.recordsRejected.inc(rejected);
       metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }
-    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, signal, log);
+    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, { signal, random: deps.random ?? Math.random, log });
     return { runId, status: 'failed', recordsIngested: 0, recordsRejected: rejected, error: reason };
   }
 }
@@ -125,7 +128,11 @@ const RECORDING_BACKOFF: RetryPolicy = { retries: Number.POSITIVE_INFINITY, base
  * until the run's signal ends the wait (shutdown, RUN_TIMEOUT, or another replica taking the lease over); then
  * once more, as a last chance. Meanwhile the run holds the lease, so no other run starts on this replica.
  */
-async function recordFailure(writer: RunWriter, failure: RunFailure, signal: AbortSignal, log: Logger): Promise<void> {
+async function recordFailure(
+  writer: RunWriter,
+  failure: RunFailure,
+  { signal, random, log }: { signal: AbortSignal; random: () => number; log: Logger },
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await writer.abort(failure);
@@ -137,7 +144,7 @@ async function recordFailure(writer: RunWriter, failure: RunFailure, signal: Abo
         return;
       }
       if (attempt === 1) log.warn({ error: describeError(error) }, 'could not record the failed run; asking the store again until it answers');
-      await delay(backoffDelay(attempt, RECORDING_BACKOFF, Math.random), undefined, { signal }).catch(() => undefined);
+      await delay(backoffDelay(attempt, RECORDING_BACKOFF, random), undefined, { signal }).catch(() => undefined);
     }
   }
 }

@@ -234,7 +234,9 @@ describe('runIngestion records a failed run once the store takes it', () => {
     const store = await openStore('record-cancelled');
     const attempts = refuseAborts(store, Number.POSITIVE_INFINITY);
     const cancel = new AbortController();
-    const outcome = runIngestion(deps(store, source(BATCH, 'one').fetchRecords), { runId: 'r1', startedAt: new Date(at(1)), signal: cancel.signal });
+    // Half the jitter's range: the first wait is 500 ms, not anywhere down to 0 ms, so the test sees it begin.
+    const halfJitter = { ...deps(store, source(BATCH, 'one').fetchRecords), random: () => 0.5 };
+    const outcome = runIngestion(halfJitter, { runId: 'r1', startedAt: new Date(at(1)), signal: cancel.signal });
     await until(() => attempts.count === 1, 'the first attempt to record the failure');
     cancel.abort();
 
