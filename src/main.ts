@@ -104,8 +104,11 @@ async function main(): Promise<void> {
   } catch (error) {
     exitWithLine(`cannot listen on SERVER_PORT=${config.serverPort}: ${(error as { code?: string }).code ?? 'failed'}`);
   }
+  // The port bound, which differs from SERVER_PORT when that is 0 (the OS picks one).
+  const bound = app.server.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : config.serverPort;
   logger.info(
-    { storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, replica: config.replicaId, version },
+    { storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, replica: config.replicaId, port, version },
     'service started',
   );
   // Asks for the run lease now, in the background: the API is already serving.

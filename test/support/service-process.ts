@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './free-port.js';
 
 const ENTRY = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-
 
 export interface ServiceProcess {
   readonly url: string;
@@ -25,11 +23,13 @@ export interface ServiceProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** The built service (dist/main.js) as a child process, with the environment given, answering on a free port. */
+/**
+ * The built service (dist/main.js) as a child process, with the environment given (LOG_LEVEL info or lower),
+ * answering on the port the OS picked for it: a port chosen here and handed over could be taken meanwhile.
+ */
 export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
   const child = spawn(process.execPath, [ENTRY], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', SERVER_PORT: String(port), INGESTION_INTERVAL: '1h', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', SERVER_PORT: '0', INGESTION_INTERVAL: '1h', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
@@ -49,7 +49,15 @@ export async function startService(env: Record<string, string>): Promise<Service
   });
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const started = await pollUntil(20_000, 20, async () => {
+    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${stderr.join(' | ')}`);
+    return logs.find((line) => line.msg === 'service started' && typeof line.port === 'number');
+  });
+  if (!started) {
+    child.kill('SIGKILL');
+    throw new Error(`timed out waiting for the service to start; stderr ${stderr.join(' | ')}`);
+  }
+  const url = `http://127.0.0.1:${String(started.port)}`;
 
   // A service started with API_KEYS is called with the first key, as its operator would.
   const apiKey = env.API_KEYS?.split(',')[0]?.trim();
@@ -89,7 +97,6 @@ export async function startService(env: Record<string, string>): Promise<Service
   };
 
   const service: ServiceProcess = { url, child, logs, stderr, get, post, waitFor, waitForLogs, stop, exited };
-  await waitFor('/health', () => true);
   return service;
 }
 
