@@ -24,7 +24,7 @@ const RESULTS_DIR = new URL('./results/', import.meta.url);
 const startedAt = performance.now();
 const progress = (line: string) => {
   const elapsed = Math.round((performance.now() - startedAt) / 1000);
-  process.stderr.write(`[${String(Math.floor(elapsed / 60)).padStart(2, '0')}:${String(elapsed % 60).padStart(2, '0')}] ${line}\n`);
+  process.stderr.write(`[${String(Math.floor(elapsed / 60)).padStart(2, '0')}m${String(elapsed % 60).padStart(2, '0')}s] ${line}\n`);
 };
 
 interface Collected {
