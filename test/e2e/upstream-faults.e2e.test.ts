@@ -104,9 +104,11 @@ if (backend) {
     });
 
     it('when a later response is invalid JSON, then that run fails and the last good data and status stay', async () => {
-      const { svc } = await scenario([], { INGESTION_INTERVAL: '300ms' });
+      // The later run is asked for, not scheduled: a scheduled one could succeed before the bad body is queued.
+      const { svc } = await scenario([], { API_KEYS: 'e2e-key-0123456789abcdef' });
       const good = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
       upstream?.enqueue({ kind: 'raw', body: '[{"userId":1,"id":1,"title":"a","body":"b"}, {oops' });
+      assert.equal((await svc.post('/ingest')).status, 202);
       const failed = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'failed');
       assert.match(failed.last_error ?? '', /not a JSON array/);
       assert.equal(failed.last_successful_run, good.last_successful_run);

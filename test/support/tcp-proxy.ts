@@ -3,7 +3,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 /**
  * A TCP proxy for outage tests: clients connect to `port` on 127.0.0.1 and are piped to the target. `cut()`
  * destroys every open connection and stops listening, so new connections are refused (ECONNREFUSED), as when
- * a database server is down; `restore()` listens again on the same port. Works for any protocol.
+ * a database server is down; `restore()` listens again on the same port, once it is free. Works for any protocol.
  */
 export interface TcpProxy {
   readonly port: number;
@@ -76,7 +76,16 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       await stopped;
     },
     async restore() {
-      if (!server.listening) await listen(port);
+      // While cut, the port is free, and the other test file running meanwhile may get it as the local port of
+      // a connection of its own. Such connections are short: wait for the port rather than fail.
+      for (const deadline = Date.now() + 30_000; !server.listening; ) {
+        try {
+          await listen(port);
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
     },
     async close() {
       const stopped = stopListening();

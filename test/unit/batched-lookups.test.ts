@@ -26,9 +26,13 @@ function table(posts: Post[]) {
   };
 }
 
-/** Starts a lookup from each of `ids` in a timer callback of its own, all due in the same turn of the event loop. */
+/**
+ * Starts a lookup from each of `ids` in a callback of its own, all run in the same turn of the event loop, as
+ * requests arriving together are. Immediates, not timers: timers created across a tick of the millisecond
+ * clock fall due in different turns.
+ */
 function lookUpFromSeparateCallbacks(lookUp: (id: number) => Promise<Post | undefined>, ids: readonly number[]): Promise<(Post | undefined)[]> {
-  return Promise.all(ids.map((id) => new Promise<Post | undefined>((resolve, reject) => setTimeout(() => lookUp(id).then(resolve, reject), 0))));
+  return Promise.all(ids.map((id) => new Promise<Post | undefined>((resolve, reject) => setImmediate(() => lookUp(id).then(resolve, reject)))));
 }
 
 describe('batched lookups (GET /posts/{id} against a database server)', () => {

@@ -94,6 +94,9 @@ const settle = (ms = 300) => new Promise((resolve) => setTimeout(resolve, ms));
  * What a holder killed mid-run leaves: its lease, held for `leaseMs` more, and its run `dead-run` running.
  * With `notDue`, the run it was running started the schedule's interval now, so no replica's run is due.
  */
+/** A dead holder's lease: long enough that the checks made before it lapses keep their margin on a loaded machine. */
+const DEAD_LEASE_MS = 1500;
+
 async function diedMidRun(store: Store, owner: string, leaseMs: number, { notDue = false } = {}): Promise<void> {
   const now = Date.now();
   const lease = { owner, now: new Date(now).toISOString(), expiresAt: new Date(now + leaseMs).toISOString() };
@@ -165,7 +168,7 @@ describe('IngestionScheduler with the run lease', () => {
     const store = await open();
     // Opened before the clock starts: the lease below must still be held when replica-b first asks.
     const other = await open();
-    await diedMidRun(store, 'dead', 500);
+    await diedMidRun(store, 'dead', DEAD_LEASE_MS);
     const b = replica(other, 'replica-b');
     b.scheduler.start();
     await settle(100);
@@ -181,7 +184,7 @@ describe('IngestionScheduler with the run lease', () => {
     const open = database();
     const store = await open();
     const other = await open();
-    await diedMidRun(store, 'dead', 500, { notDue: true });
+    await diedMidRun(store, 'dead', DEAD_LEASE_MS, { notDue: true });
     const b = replica(other, 'replica-b');
     b.scheduler.start();
     await settle(100);
@@ -192,8 +195,11 @@ describe('IngestionScheduler with the run lease', () => {
     assert.match(status.last_error ?? '', /interrupted/);
     assert.equal((await store.listRuns(10)).find((run) => run.run_id === 'dead-run')?.status, 'failed');
     assert.equal(b.runs.length, 0, 'the schedule was not due');
-    // The lease went back free, the schedule unchanged: a replica asking for a due run is still refused.
-    const asked = await store.acquireLease({ owner: 'replica-c', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 500).toISOString(), dueIfStartedBy: new Date(Date.now() - HOUR).toISOString() });
+    // The lease goes back free, the schedule unchanged: a replica asking for a due run is still refused.
+    // replica-b lets the lease go just after it records the dead run, so the status can show that first.
+    const askAsReplicaC = () => store.acquireLease({ owner: 'replica-c', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 500).toISOString(), dueIfStartedBy: new Date(Date.now() - HOUR).toISOString() });
+    let asked = await askAsReplicaC();
+    for (const deadline = Date.now() + 5000; asked.lease.owner === 'replica-b' && Date.now() < deadline; asked = await askAsReplicaC()) await settle(20);
     assert.equal(asked.acquired, false);
     assert.equal(asked.lease.owner, null);
   });
@@ -237,12 +243,13 @@ describe('IngestionScheduler with the run lease', () => {
 
   it('when a run lasts longer than the lease, then the holder keeps renewing it and no other replica takes over', async () => {
     const open = database();
-    const a = replica(await open(), 'replica-a', { leaseTtlMs: 300 });
+    // Renewed every third of the lease: a stall shorter than two thirds (667 ms) cannot let it lapse.
+    const a = replica(await open(), 'replica-a', { leaseTtlMs: 1000 });
     a.scheduler.start();
     await a.nextRunStarted();
-    await settle(1000);
+    await settle(2500);
     const store = await open();
-    const asked = await store.acquireLease({ owner: 'replica-b', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 300).toISOString() });
+    const asked = await store.acquireLease({ owner: 'replica-b', now: new Date().toISOString(), expiresAt: new Date(Date.now() + 1000).toISOString() });
     assert.equal(asked.acquired, false);
     assert.equal(asked.lease.owner, 'replica-a');
     await a.finishRun();
