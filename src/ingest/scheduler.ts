@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { RunInProgressError, RunInterruptedError, RunTimedOutError } from '../errors.js';
 import { describeError } from '../log-safe.js';
 import type { LeaseState, Store } from '../stores/store.js';
-import type { RunTicket } from './run-ingestion.js';
+import type { RunOutcome, RunTicket } from './run-ingestion.js';
 
 /** What the scheduler needs of a store: the lease, and the recovery its holder performs. */
 export type LeaseStore = Pick<Store, 'acquireLease' | 'renewLease' | 'releaseLease' | 'recoverInterruptedRuns'>;
@@ -16,7 +16,8 @@ export interface SchedulerOptions {
   /** This process's name in the lease; unique per replica. */
   readonly replica: string;
   readonly store: LeaseStore;
-  readonly runOnce: (run: RunTicket) => Promise<unknown>;
+  /** One run; its outcome, when it has one, tells a run that succeeded from one the cancellation stopped. */
+  readonly runOnce: (run: RunTicket) => Promise<Pick<RunOutcome, 'status'> | void>;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -33,7 +34,7 @@ const MAX_JITTER_MS = 250;
  *
  * `stop()` cancels the run in flight through its AbortSignal and resolves when the run has recorded its end
  * and the lease is released. A run interrupted that way leaves the schedule due, so another replica (or the
- * next start) runs it again at once.
+ * next start) runs it again at once; one that had already committed keeps its place in the schedule.
  */
 export class IngestionScheduler {
   readonly #options: SchedulerOptions;
@@ -191,17 +192,19 @@ export class IngestionScheduler {
     const deadline = runTimeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new RunTimedOutError(runTimeoutMs)), runTimeoutMs);
     this.#currentAbort = abort;
     this.#current = (async () => {
+      let outcome: Pick<RunOutcome, 'status'> | void = undefined;
       try {
         await this.#recoverInterruptedRuns(new Date(startedAt).toISOString());
-        await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal });
+        outcome = await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal });
       } catch (error) {
         // runIngestion records failures itself; this is a store that could not even begin the run.
         logger.error({ error: describeError(error) }, 'run could not start');
       } finally {
         clearInterval(renewal);
         clearTimeout(deadline);
-        // A run cut short by its deadline still counts, or a stuck upstream would be asked again at once.
-        const interrupted = abort.signal.aborted && !(abort.signal.reason instanceof RunTimedOutError);
+        // A run cut short by its deadline still counts, or a stuck upstream would be asked again at once. So
+        // does one that committed before a shutdown's cancel reached it: the cancel came too late to stop it.
+        const interrupted = abort.signal.aborted && !(abort.signal.reason instanceof RunTimedOutError) && outcome?.status !== 'success';
         await this.#release(interrupted ? undefined : new Date(startedAt).toISOString());
         this.#current = undefined;
         this.#currentAbort = undefined;

@@ -215,6 +215,37 @@ describe('IngestionScheduler with the run lease', () => {
     assert.equal(restarted.runs.length, 0);
   });
 
+  it('when the shutdown\'s cancel reaches a run that has already committed, then the run keeps its place in the schedule', async () => {
+    const store = await database()();
+    let committed: () => void = () => undefined;
+    const runCommitted = new Promise<void>((resolve) => (committed = resolve));
+    const scheduler = new IngestionScheduler({
+      intervalMs: HOUR,
+      leaseTtlMs: 30_000,
+      replica: 'replica-a',
+      store,
+      logger,
+      runOnce: async ({ runId, startedAt, signal }) => {
+        const writer = await store.beginRun({ runId, startedAt: startedAt.toISOString(), replica: 'replica-a' });
+        await writer.commit({ finishedAt: () => new Date().toISOString(), recordsIngested: 0, recordsRejected: 0 });
+        committed();
+        // The cancel comes after the commit, while the run is still returning (its log line, its metrics).
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        return { status: 'success' };
+      },
+    });
+    running.push(scheduler);
+    scheduler.start();
+    await runCommitted;
+    await scheduler.stop();
+
+    assert.equal((await store.getStatus()).status, 'success');
+    const now = Date.now();
+    const asked = await store.acquireLease({ owner: 'replica-b', now: new Date(now).toISOString(), expiresAt: new Date(now + 30_000).toISOString(), dueIfStartedBy: new Date(now - HOUR).toISOString() });
+    assert.equal(asked.acquired, false, 'the next run is due an interval after this one started, not at once');
+    assert.equal(asked.lease.owner, null);
+  });
+
   it('when a replica stops mid-run, then the run is cancelled, the lease freed and another replica runs it again at once', async () => {
     const open = database();
     const a = replica(await open(), 'replica-a');
