@@ -34,9 +34,10 @@ export interface HttpChildSpec {
 
 /**
  * Starts a Node.js HTTP server as a child process under plain `node` and times it to its first 200. Unlike the
- * tests' startService, which parses every log line in this process and polls every 50 ms, output goes to
- * /dev/null (as to a log file: the service still formats every line) and readiness is polled every 5 ms, so
- * neither the start-up figure nor a serving run is skewed by the harness.
+ * tests' startService, which parses every log line in this process (the port the service picked among them),
+ * output goes to /dev/null (as to a log file: the service still formats every line) and readiness is polled
+ * every 5 ms from the spawn, on a port chosen here, so neither the start-up figure nor a serving run is skewed
+ * by the harness.
  */
 export async function startHttpChild(spec: HttpChildSpec): Promise<HttpChild> {
   const port = await freePort();

@@ -54,6 +54,7 @@ const REJECTIONS_LOGGED = 20;
  */
 export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise<RunOutcome> {
   const now = deps.now ?? (() => new Date());
+  const random = deps.random ?? Math.random;
   const { runId, signal } = run;
   const startedAt = run.startedAt.toISOString();
   const log = deps.logger.child({ runId });
@@ -77,7 +78,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
         policy: deps.retry,
         classify: (error) => classifyUpstreamError(error),
         signal,
-        random: deps.random,
+        random,
         onRetry: ({ retry, delayMs, reason, error }) => {
           metrics?.upstreamRetries.inc({ reason });
           log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying');
@@ -110,7 +111,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       metrics.recordsRejected.inc(rejected);
       metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }
-    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, { signal, random: deps.random ?? Math.random, log });
+    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, { signal, random, log });
     return { runId, status: 'failed', recordsIngested: 0, recordsRejected: rejected, error: reason };
   }
 }
