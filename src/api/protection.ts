@@ -59,6 +59,13 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       allowList: isPublicRoute,
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.max, Math.ceil(context.ttl / 1000)),
     });
+    // The plugin hooks each route, so a request no route takes (a 404, or a 405 for a known path) would go
+    // unlimited, and with keys set its 401-or-404 would grade key guesses as fast as they come. It counts in
+    // the same budget; the plugin's guard stops a request from counting twice.
+    const limitUnrouted = app.rateLimit();
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.is404) await limitUnrouted.call(app, request, reply);
+    });
   }
   if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys);
 }

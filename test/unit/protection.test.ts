@@ -137,6 +137,20 @@ describe('rate limit', () => {
     for (let i = 0; i < 2; i++) assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { 'x-api-key': `guess-${i}-0000000000000` } })).status, 401);
     assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { 'x-api-key': KEY } })).status, 429);
   });
+
+  it('when unknown paths and wrong methods are asked, then they count against the same limit, so they cannot grade key guesses', async () => {
+    const app = await appWith({ rateLimit: 3, apiKeys: [KEY] });
+    const guess = (i: number) => ({ 'x-api-key': `guess-${i}-0000000000000` });
+    assert.equal((await call(app, { method: 'GET', url: '/posts', headers: guess(0) })).status, 401);
+    assert.equal((await call(app, { method: 'GET', url: '/nope', headers: guess(1) })).status, 401);
+    assert.equal((await call(app, { method: 'DELETE', url: '/posts/1', headers: guess(2) })).status, 401);
+    for (const [method, url] of [['GET', '/nope'], ['DELETE', '/posts/1'], ['GET', '/posts']] as const) {
+      const limited = await call(app, { method, url, headers: { 'x-api-key': KEY } });
+      assert.equal(limited.status, 429, `${method} ${url}`);
+      assert.equal(limited.json?.code, 'RATE_LIMITED');
+    }
+    assert.equal((await call(app, { method: 'GET', url: '/nope', remoteAddress: '10.0.0.9', headers: { 'x-api-key': KEY } })).status, 404, 'another client has its own budget');
+  });
 });
 
 describe('headers and CORS', () => {
