@@ -57,6 +57,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   refuseConnect(app.server);
+  // No route reads text, and Fastify parses text/plain by default: POST /ingest would take `hi` as its body.
+  // Without the parser such a body is a 415 like any other type but JSON.
+  app.removeContentTypeParser('text/plain');
   // Callback-style hooks, one per stage: they run on every request, and each async hook costs a promise.
   app.addHook('onRequest', (request, _reply, done) => {
     done(request.raw.httpVersion === '1.1' && request.headers.host === undefined ? new MissingHostError() : undefined);

@@ -63,8 +63,10 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
     // unlimited, and with keys set its 401-or-404 would grade key guesses as fast as they come. It counts in
     // the same budget; the plugin's guard stops a request from counting twice.
     const limitUnrouted = app.rateLimit();
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.is404) await limitUnrouted.call(app, request, reply);
+    // Callback style, as app.ts's hooks: it runs on every request, and an async hook costs each a promise.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!request.is404) return done();
+      limitUnrouted.call(app, request, reply).then(() => done(), done);
     });
   }
   if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys);

@@ -109,6 +109,7 @@ describe('request bodies Fastify refuses', () => {
       { headers: { ...auth, 'content-type': 'application/json' }, payload: '{bad', status: 400, code: 'INVALID_REQUEST', message: /not valid JSON/ },
       { headers: { ...auth, 'content-type': 'application/json' }, payload: '', status: 400, code: 'INVALID_REQUEST', message: /empty/ },
       { headers: { ...auth, 'content-type': 'application/xml' }, payload: '<a/>', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/json/ },
+      { headers: { ...auth, 'content-type': 'text/plain' }, payload: 'hi', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: /application\/json/ },
       { headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ pad: 'x'.repeat(70_000) }), status: 413, code: 'BODY_TOO_LARGE', message: /too large/ },
     ];
     for (const { headers, payload, status, code, message } of cases) {

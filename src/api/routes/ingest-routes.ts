@@ -18,7 +18,8 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = asyn
     {
       schema: {
         summary: 'Start a run now (needs an API key)',
-        response: { 202: IngestAccepted, 401: error, 403: error, 409: error, 503: error },
+        // 400, 413 and 415: a body is optional, but one that is sent must be a small JSON value.
+        response: { 202: IngestAccepted, 400: error, 401: error, 403: error, 409: error, 413: error, 415: error, 503: error },
       },
     },
     async (_request, reply) => {
