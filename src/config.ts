@@ -155,7 +155,7 @@ export const SETTINGS = {
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
   maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected', parse: byteSize },
   batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
-  serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the "service started" log line names', parse: integer(0, 65535) },
+  serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the `service started` log line names (`port`)', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
   logFormat: { env: 'LOG_FORMAT', default: 'json', description: 'json (one line per event), or pretty for a terminal', parse: oneOf(LOG_FORMATS) },
   replicaId: { env: 'REPLICA_ID', default: '', description: 'this replica\'s name in the run lease, `/status` and `/runs`; empty means `<hostname>-<pid>`. Unique per replica', parse: text(/^[\w.:-]{0,100}$/, 'up to 100 letters, digits, `_`, `-`, `.` or `:`') },
