@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
+import { withoutQuerySecrets } from './log-safe.js';
 
 export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
@@ -127,8 +128,12 @@ const url = (protocols: readonly string[]) => (value: string): ParseResult<strin
   return { expected: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` };
 };
 
-/** A URL's `user:password@` part, hidden when a value is echoed back: API_ENDPOINT may carry credentials. */
-const withoutUserinfo = (value: string): string => value.replace(/^((?:[a-z][a-z\d+.-]*:)?\/\/)?[^/?#@\s]*@/i, '$1(credentials hidden)@');
+/**
+ * A value as an error message echoes it back: API_ENDPOINT may carry credentials, in a `user:password@` part
+ * or in the query (`?token=`), and both are hidden.
+ */
+const shownValue = (value: string): string =>
+  withoutQuerySecrets(value.replace(/^((?:[a-z][a-z\d+.-]*:)?\/\/)?[^/?#@\s]*@/i, '$1(credentials hidden)@'));
 
 /**
  * Every setting, in the order of the README's configuration table. The README table is checked against this
@@ -160,7 +165,7 @@ export const SETTINGS = {
   logFormat: { env: 'LOG_FORMAT', default: 'json', description: 'json (one line per event), or pretty for a terminal', parse: oneOf(LOG_FORMATS) },
   replicaId: { env: 'REPLICA_ID', default: '', description: 'this replica\'s name in the run lease, `/status` and `/runs`; empty means `<hostname>-<pid>`. Unique per replica', parse: text(/^[\w.:-]{0,100}$/, 'up to 100 letters, digits, `_`, `-`, `.` or `:`') },
   leaseTtlMs: { env: 'LEASE_TTL', default: '30s', description: 'how long a replica\'s run lease lasts unless renewed (every third of it); another replica takes over a dead holder\'s runs after it', parse: duration(1000) },
-  apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
+  apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys, each 16 to 256 visible ASCII characters; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
   rateLimit: { env: 'RATE_LIMIT', default: '6000', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
   trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP (rate limit, logs)', parse: boolean },
   corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, comma-separated, or `*`; empty means CORS stays off', parse: originList },
@@ -185,7 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if ('value' in result) {
       parsed[key] = result.value;
     } else {
-      const shown = setting.secret ? '(value hidden)' : JSON.stringify(withoutUserinfo(given));
+      const shown = setting.secret ? '(value hidden)' : JSON.stringify(shownValue(given));
       problems.push(`${setting.env}=${shown} is not valid: expected ${result.expected}`);
     }
   }

@@ -1,5 +1,13 @@
 import { AppError, errorCode } from './errors.js';
 
+/** Query values under names that usually hold a secret, such as `?api_key=`, hidden wherever a URL is shown. */
+const SECRET_QUERY_VALUE = /([?&](?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|auth|signature|sig)=)[^&#]*/gi;
+
+/** A URL as a log line or an error message may show it: secret query values replaced by `[redacted]`. */
+export function withoutQuerySecrets(url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY_VALUE, '$1[redacted]') : url;
+}
+
 /**
  * What of an error may go into a log line at info level and above: the catalog's code and message, or for
  * anything else only its class name and code, never a driver's message (it can hold SQL, a path or a

@@ -1,12 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString, LogFn } from 'pino';
-
-/** Query values under names that usually hold a secret, such as `?api_key=`, never reach the log. */
-const SECRET_QUERY_VALUE = /([?&](?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|auth|signature|sig)=)[^&#]*/gi;
+import { withoutQuerySecrets } from '../log-safe.js';
 
 /** A request's URL as its log line shows it: secrets in the query hidden, and at most 200 characters. */
 export function loggedUrl(url: string): string {
-  const shown = url.includes('?') ? url.replace(SECRET_QUERY_VALUE, '$1[redacted]') : url;
+  const shown = withoutQuerySecrets(url);
   return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
 }
 

@@ -124,6 +124,7 @@ describe('loadConfig rejections', () => {
     { env: { DYNAMODB_CREATE_TABLES: 'yes' }, variable: 'DYNAMODB_CREATE_TABLES', got: '"yes"', takes: /true or false/ },
     { env: { API_ENDPOINT: 'ftp://example.com' }, variable: 'API_ENDPOINT', got: '"ftp://example.com"', takes: /a URL starting with http:\/\/ or https:\/\// },
     { env: { API_ENDPOINT: 'ftp://user:s3cret@example.com' }, variable: 'API_ENDPOINT', got: '"ftp://(credentials hidden)@example.com"', takes: /a URL starting with http:\/\/ or https:\/\// },
+    { env: { API_ENDPOINT: 'ftp://h/posts?token=TOPSECRET1&page=2' }, variable: 'API_ENDPOINT', got: '"ftp://h/posts?token=[redacted]&page=2"', takes: /a URL starting with http:\/\/ or https:\/\// },
     { env: { TABLE_NAME: 'x' }, variable: 'TABLE_NAME', got: '"x"', takes: /3 to 48 letters/ },
   ];
   for (const { env, variable, got, takes } of cases) {
