@@ -13,7 +13,10 @@ export interface Metrics {
   readonly recordsRejected: Counter;
   readonly runDuration: Histogram;
   readonly upstreamRetries: Counter<'reason'>;
-  /** Unix seconds, the Prometheus convention: alert on `time() - ingestion_last_success_timestamp_seconds`. */
+  /**
+   * Unix seconds, the Prometheus convention: alert on `time() - ingestion_last_success_timestamp_seconds`.
+   * Set from the store's status at each scrape (ops-routes.ts).
+   */
   readonly lastSuccess: Gauge;
   /** Counts and times one answered request: http_requests_total and http_request_duration_seconds. */
   readonly observeRequest: (method: string, route: string, statusCode: number, seconds: number) => void;
@@ -56,7 +59,7 @@ export function createMetrics(): Metrics {
       registers,
     }),
     upstreamRetries: new Counter({ name: 'ingestion_upstream_retries_total', help: 'Upstream attempts retried, by reason.', labelNames: ['reason'], registers }),
-    lastSuccess: new Gauge({ name: 'ingestion_last_success_timestamp_seconds', help: 'When the last successful run finished, in Unix seconds.', registers }),
+    lastSuccess: new Gauge({ name: 'ingestion_last_success_timestamp_seconds', help: 'Start of the last successful run (GET /status last_successful_run), in Unix seconds; 0 before any.', registers }),
     observeRequest,
   };
 }

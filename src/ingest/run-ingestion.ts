@@ -98,7 +98,6 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
       metrics.recordsIngested.inc(ingested);
       metrics.recordsRejected.inc(rejected);
       metrics.runDuration.observe(duration / 1000);
-      metrics.lastSuccess.set(Date.parse(finishedAt) / 1000);
     }
     return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
   } catch (error) {

@@ -9,6 +9,7 @@ import { buildApp } from '../../src/api/app.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { RUN_HISTORY_LIMIT } from '../../src/stores/store.js';
+import { at, ingestRun, samplePost } from '../support/store-fixtures.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -111,6 +112,20 @@ describe('GET /metrics', () => {
     for (const name of ['ingestion_runs_total', 'ingestion_records_ingested_total', 'ingestion_records_rejected_total', 'ingestion_run_duration_seconds', 'ingestion_upstream_retries_total', 'ingestion_last_success_timestamp_seconds']) {
       assert.match(body, new RegExp(`^# TYPE ${name} `, 'm'), name);
     }
+  });
+
+  it('when a run succeeded before this process started, then the last success comes from the store, and a failing store leaves the scrape answering', async () => {
+    const lastSuccess = async (scraped: FastifyInstance) => {
+      const response = await scraped.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(response.statusCode, 200);
+      return Number(/^ingestion_last_success_timestamp_seconds (\S+)$/m.exec(response.body)?.[1]);
+    };
+    assert.equal(await lastSuccess(app), 0, 'no run has succeeded yet');
+    // Another process's run (another replica, or this one before a restart): this app's metrics never saw it.
+    await ingestRun(store, 'earlier-run', at(3), [samplePost(1, 'placeholder_api')]);
+    assert.equal(await lastSuccess(app), Date.parse(at(3)) / 1000);
+    await store.close();
+    assert.equal(await lastSuccess(app), Date.parse(at(3)) / 1000, 'the last reading stays');
   });
 
   it('when the OpenAPI document is read, then /metrics is hidden and /ready is listed', async () => {

@@ -8,7 +8,7 @@ import { ErrorSchema } from '../schemas.js';
 const ReadySchema = Type.Object({ status: Type.Literal('ready') });
 
 /**
- * How long `/ready` waits for the store. A database that stops answering without closing its connections (a
+ * How long `/ready` (and `/metrics`, for the last success) waits for the store. A database that stops answering without closing its connections (a
  * frozen host) would otherwise hold the probe for ever; past this it answers 503, within the Kubernetes
  * manifest's 3 s probe timeout.
  */
@@ -27,26 +27,43 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metr
     '/ready',
     { config: { public: true }, schema: { summary: 'Readiness: the store answers', response: { 200: ReadySchema, 503: Type.Ref(ErrorSchema) } } },
     async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const silence = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new StoreUnavailableError(`ping: no answer within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
-      });
       try {
-        await Promise.race([ping(), silence]);
+        await within(READY_TIMEOUT_MS, ping(), () => new StoreUnavailableError(`ping: no answer within ${READY_TIMEOUT_MS / 1000} s`));
       } catch (error) {
         throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError('ping', { cause: error });
-      } finally {
-        clearTimeout(timer);
       }
       return { status: 'ready' as const };
     },
   );
 
   if (metrics) {
-    const { registry } = metrics;
+    const { registry, lastSuccess } = metrics;
+    // The last success is read from the store at each scrape, not remembered from this process's own runs: a
+    // replica that did not run it, or that restarted since, reports it too (0 until a run has succeeded).
+    let reading: Promise<void> | undefined;
+    const readLastSuccess = () =>
+      (reading ??= store
+        .getStatus()
+        .then(({ last_successful_run: startedAt }) => void lastSuccess.set(startedAt === null ? 0 : Date.parse(startedAt) / 1000))
+        .finally(() => (reading = undefined)));
     app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+      // A store that fails or stays silent leaves the last reading: the scrape still answers, and /ready tells.
+      await within(READY_TIMEOUT_MS, readLastSuccess(), () => new StoreUnavailableError('status: no answer')).catch(() => undefined);
       reply.type(registry.contentType);
       return registry.metrics();
     });
   }
 };
+
+/** `work`'s answer, or `silence()`'s error once `ms` pass without one. */
+async function within<T>(ms: number, work: Promise<T>, silence: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(silence()), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
