@@ -63,7 +63,9 @@ export const StatusSchema = Type.Object({
   records_ingested: Type.Integer({ description: 'valid records the last successful run received and upserted, changed or not' }),
   records_rejected: Type.Integer({ description: 'invalid records the last successful run skipped' }),
   last_error: Type.Union([Type.String(), Type.Null()], { description: 'why the last attempt failed; null after a success' }),
-  last_duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'duration of the last finished attempt' }),
+  last_duration_ms: Type.Union([Type.Integer(), Type.Null()], {
+    description: "duration of the last finished attempt; null before any, and for a run whose end was not recorded",
+  }),
   last_run_replica: Type.Union([Type.String(), Type.Null()], { description: 'REPLICA_ID of the replica that ran the last attempt' }),
 });
 
@@ -74,7 +76,7 @@ export const RunSchema = Type.Object(
     status: Type.Union([Type.Literal('running'), Type.Literal('success'), Type.Literal('failed')]),
     started_at: Timestamp,
     finished_at: NullableTimestamp,
-    duration_ms: Type.Union([Type.Integer(), Type.Null()]),
+    duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'null while running, and for a run whose end was not recorded' }),
     records_ingested: Type.Integer(),
     records_rejected: Type.Integer(),
     records_changed: Type.Union([Type.Integer(), Type.Null()], { description: 'records inserted or updated; null where the store cannot tell' }),

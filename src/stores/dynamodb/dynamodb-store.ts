@@ -2,7 +2,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OffsetTooDeepError, StoreUnavailableError } from '../../errors.js';
 import {
-  durationMs,
   RUN_END_UNRECORDED,
   type IngestionStatus,
   type LeaseRequest,
@@ -159,14 +158,14 @@ export class DynamoDbStore implements Store {
       const marked = await this.#conditionalUpdate('recover runs', {
         TableName: this.#names.runs,
         Key: { source, run_key: run.run_key },
-        UpdateExpression: 'SET #status = :failed, finished_at = :finished, duration_ms = :duration, #error = :error',
+        UpdateExpression: 'SET #status = :failed, finished_at = :finished, duration_ms = :unknown, #error = :error',
         ConditionExpression: '#status = :running',
         ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
         ExpressionAttributeValues: {
           ':failed': 'failed',
           ':running': 'running',
           ':finished': finishedAt,
-          ':duration': durationMs(run.started_at as string, finishedAt),
+          ':unknown': null,
           ':error': RUN_END_UNRECORDED,
         },
       });
@@ -175,10 +174,10 @@ export class DynamoDbStore implements Store {
     await this.#conditionalUpdate('recover runs', {
       TableName: this.#names.status,
       Key: { source },
-      UpdateExpression: 'SET #status = :failed, last_error = :error',
+      UpdateExpression: 'SET #status = :failed, last_error = :error, last_duration_ms = :unknown',
       ConditionExpression: '#status = :running',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': RUN_END_UNRECORDED },
+      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': RUN_END_UNRECORDED, ':unknown': null },
     });
     return recovered;
   }

@@ -1,7 +1,6 @@
 import { MongoClient, type Db, type Filter } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.js';
 import {
-  durationMs,
   RUN_END_UNRECORDED,
   type IngestionStatus,
   type LeaseRequest,
@@ -119,30 +118,19 @@ export class MongoDbStore implements Store {
   }
 
   /**
-   * Marks each run still `running` as failed, each update conditional on it still running, so two replicas
-   * recovering together count each run once. One update per run: the duration depends on the run's start, and
-   * FerretDB has no update pipelines to compute it on the server.
+   * Marks each run still `running` as failed. Each document's update is atomic and conditional on it still
+   * running, so two replicas recovering together count each run once.
    */
   async recoverInterruptedRuns(finishedAt: string): Promise<number> {
     const { source } = this.#config;
     const { runs, status } = this.#connected().collections;
-    const running = await callMongo('recover runs', () =>
-      runs.find({ source, status: 'running' }, { projection: { _id: 1, started_at: 1 } }).toArray(),
+    const { modifiedCount } = await callMongo('recover runs', () =>
+      runs.updateMany({ source, status: 'running' }, { $set: { status: 'failed', finished_at: finishedAt, duration_ms: null, error: RUN_END_UNRECORDED } }),
     );
-    let recovered = 0;
-    for (const run of running as Pick<RunDocument, '_id' | 'started_at'>[]) {
-      const { modifiedCount } = await callMongo('recover runs', () =>
-        runs.updateOne(
-          { _id: run._id, status: 'running' },
-          { $set: { status: 'failed', finished_at: finishedAt, duration_ms: durationMs(run.started_at, finishedAt), error: RUN_END_UNRECORDED } },
-        ),
-      );
-      recovered += modifiedCount;
-    }
     await callMongo('recover runs', () =>
-      status.updateOne({ _id: source, status: 'running' }, { $set: { status: 'failed', last_error: RUN_END_UNRECORDED } }),
+      status.updateOne({ _id: source, status: 'running' }, { $set: { status: 'failed', last_error: RUN_END_UNRECORDED, last_duration_ms: null } }),
     );
-    return recovered;
+    return modifiedCount;
   }
 
   async beginRun(run: RunStart): Promise<RunWriter> {

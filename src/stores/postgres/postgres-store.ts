@@ -161,12 +161,11 @@ export class PostgresStore implements Store {
     return guard('recover runs', () =>
       withPooledTransaction(pool, async (client) => {
         const { rowCount } = await client.query(
-          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1::text, error = $2,
-             duration_ms = floor(extract(epoch FROM ($1::text)::timestamptz - started_at::timestamptz) * 1000)::bigint
+          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, error = $2, duration_ms = NULL
            WHERE source = $3 AND status = 'running'`,
           [finishedAt, RUN_END_UNRECORDED, source],
         );
-        await client.query(`UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1 WHERE source = $2 AND status = 'running'`, [
+        await client.query(`UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1, last_duration_ms = NULL WHERE source = $2 AND status = 'running'`, [
           RUN_END_UNRECORDED,
           source,
         ]);

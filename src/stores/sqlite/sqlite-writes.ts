@@ -75,12 +75,11 @@ export class SqliteWrites {
       .transaction(() => {
         const { changes } = db
           .prepare(
-            `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?,
-               duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
+            `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?, duration_ms = NULL
              WHERE source = ? AND status = 'running'`,
           )
-          .run(finishedAt, RUN_END_UNRECORDED, finishedAt, source);
-        db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ? WHERE source = ? AND status = 'running'`).run(
+          .run(finishedAt, RUN_END_UNRECORDED, source);
+        db.prepare(`UPDATE "${table}_status" SET status = 'failed', last_error = ?, last_duration_ms = NULL WHERE source = ? AND status = 'running'`).run(
           RUN_END_UNRECORDED,
           source,
         );
