@@ -38,6 +38,9 @@ export function validatePost(raw: unknown, stamp: Stamp): PostValidation {
     if (typeof value !== 'string') return { ok: false, reason: `${field} must be a string, got ${describe(value)}` };
     // PostgreSQL text cannot hold U+0000; rejecting it everywhere keeps every store byte for byte alike.
     if (value.includes('\u0000')) return { ok: false, reason: `${field} contains a NUL character` };
+    // A lone surrogate (`"\ud800"` in the JSON) is no Unicode character: each store's UTF-8 encoding would swap
+    // it for one or three U+FFFD, or keep it, so what is served would not be what was sent, nor alike by store.
+    if (!value.isWellFormed()) return { ok: false, reason: `${field} contains an unpaired UTF-16 surrogate (\\ud800 to \\udfff)` };
   }
   return {
     ok: true,

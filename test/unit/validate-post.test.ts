@@ -83,6 +83,13 @@ describe('validatePost', () => {
     assert.equal(reasonFor({ ...VALID, body: 'before\u0000after' }), 'body contains a NUL character');
   });
 
+  it('when a text holds an unpaired surrogate, then it is rejected, and a paired one (an emoji) is kept', () => {
+    assert.equal(reasonFor({ ...VALID, title: 'lone \ud800 surrogate' }), 'title contains an unpaired UTF-16 surrogate (\\ud800 to \\udfff)');
+    assert.equal(reasonFor({ ...VALID, body: 'ends high \udbff' }), 'body contains an unpaired UTF-16 surrogate (\\ud800 to \\udfff)');
+    assert.equal(reasonFor({ ...VALID, body: 'low first \udc00\ud800' }), 'body contains an unpaired UTF-16 surrogate (\\ud800 to \\udfff)');
+    assert.equal(validatePost({ ...VALID, title: 'pair \ud83d\ude00' }, STAMP).ok, true);
+  });
+
   it('when the title holds a NUL character, then it is rejected with a reason naming title', () => {
     assert.equal(reasonFor({ ...VALID, title: '\u0000' }), 'title contains a NUL character');
   });
