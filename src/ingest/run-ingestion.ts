@@ -43,7 +43,10 @@ export interface RunOutcome {
   readonly error?: string;
 }
 
-/** Rejections logged one by one per run; the rest are counted, so a broken upstream cannot flood the log. */
+/**
+ * Rejections logged one by one per attempt (a retry reads the records again, so its lines repeat the first's,
+ * each naming its attempt); the rest are counted, so a broken upstream cannot flood the log.
+ */
 const REJECTIONS_LOGGED = 20;
 
 /**
@@ -65,13 +68,14 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     throw error;
   });
   log.info({ startedAt }, 'run started');
-  let rejected = 0;
+  // The latest attempt's counts, kept as it goes: a run that fails still reports what its last attempt rejected.
+  let tally: Tally = { valid: 0, rejected: 0 };
   try {
     const ingested = await withRetry(
       async (attempt) => {
         if (attempt > 1) await writer.discardAttempt();
-        const tally = await ingestAttempt(deps, writer, { ingestedAt: startedAt, source: deps.source }, signal, log);
-        rejected = tally.rejected;
+        tally = { valid: 0, rejected: 0 };
+        await ingestAttempt(deps, writer, { ingestedAt: startedAt, source: deps.source }, { signal, log: log.child({ attempt }), tally });
         return tally.valid;
       },
       {
@@ -89,17 +93,17 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     const { recordsChanged, finishedAt } = await writer.commit({
       finishedAt: () => now().toISOString(),
       recordsIngested: ingested,
-      recordsRejected: rejected,
+      recordsRejected: tally.rejected,
     });
     const duration = durationMs(startedAt, finishedAt);
-    log.info({ recordsIngested: ingested, recordsRejected: rejected, recordsChanged, durationMs: duration }, 'run succeeded');
+    log.info({ recordsIngested: ingested, recordsRejected: tally.rejected, recordsChanged, durationMs: duration }, 'run succeeded');
     if (metrics) {
       metrics.runs.inc({ outcome: 'success' });
       metrics.recordsIngested.inc(ingested);
-      metrics.recordsRejected.inc(rejected);
+      metrics.recordsRejected.inc(tally.rejected);
       metrics.runDuration.observe(duration / 1000);
     }
-    return { runId, status: 'success', recordsIngested: ingested, recordsRejected: rejected };
+    return { runId, status: 'success', recordsIngested: ingested, recordsRejected: tally.rejected };
   } catch (error) {
     // Why the run was stopped (shutdown, or the lease taken by another replica), rather than what it was doing then.
     const reason = signal.aborted ? (signal.reason instanceof RunInterruptedError ? signal.reason : new RunInterruptedError()).message : publicReason(error);
@@ -107,11 +111,11 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     const finishedAt = now().toISOString();
     if (metrics) {
       metrics.runs.inc({ outcome: 'failed' });
-      metrics.recordsRejected.inc(rejected);
+      metrics.recordsRejected.inc(tally.rejected);
       metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }
-    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: rejected }, { signal, random, log });
-    return { runId, status: 'failed', recordsIngested: 0, recordsRejected: rejected, error: reason };
+    await recordFailure(writer, { finishedAt, error: reason, recordsRejected: tally.rejected }, { signal, random, log });
+    return { runId, status: 'failed', recordsIngested: 0, recordsRejected: tally.rejected, error: reason };
   }
 }
 
@@ -149,15 +153,19 @@ async function recordFailure(
   }
 }
 
+/** An attempt's counts so far: valid records (written or in flight) and rejected ones. */
+interface Tally {
+  valid: number;
+  rejected: number;
+}
+
+/** One pass over the upstream's response, counting into `tally` as it goes; its log lines name the attempt. */
 async function ingestAttempt(
   deps: IngestionDeps,
   writer: RunWriter,
   stamp: { ingestedAt: string; source: string },
-  signal: AbortSignal,
-  log: Logger,
-): Promise<{ valid: number; rejected: number }> {
-  let valid = 0;
-  let rejected = 0;
+  { signal, log, tally }: { signal: AbortSignal; log: Logger; tally: Tally },
+): Promise<void> {
   let batch: Post[] = [];
   let index = 0;
   const writes = new WriteAhead(writer);
@@ -166,15 +174,15 @@ async function ingestAttempt(
       for (const raw of group) {
         const result = validatePost(raw, stamp);
         if (result.ok) {
-          valid += 1;
+          tally.valid += 1;
           batch.push(result.post);
           if (batch.length >= deps.batchSize) {
             await writes.write(batch);
             batch = [];
           }
         } else {
-          rejected += 1;
-          if (rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
+          tally.rejected += 1;
+          if (tally.rejected <= REJECTIONS_LOGGED) log.warn({ index, reason: result.reason }, 'record rejected');
         }
         index += 1;
       }
@@ -185,6 +193,5 @@ async function ingestAttempt(
     // An attempt that failed is discarded or aborted next, which must not overlap a write still in flight.
     await writes.settle();
   }
-  if (rejected > REJECTIONS_LOGGED) log.warn({ rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');
-  return { valid, rejected };
+  if (tally.rejected > REJECTIONS_LOGGED) log.warn({ rejected: tally.rejected, logged: REJECTIONS_LOGGED }, 'more records rejected than logged');
 }

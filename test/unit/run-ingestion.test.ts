@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { StoreUnavailableError, UpstreamNetworkError } from '../../src/errors.js';
 import { runIngestion, type IngestionDeps } from '../../src/ingest/run-ingestion.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { RUN_HISTORY_LIMIT, type Post, type RunWriter } from '../../src/stores/store.js';
@@ -177,6 +177,31 @@ describe('runIngestion writes while it parses', () => {
       await store.close();
     });
   }
+});
+
+describe('runIngestion counts rejections by attempt', () => {
+  it('when every attempt rejects records and then fails, then the failed run reports its last attempt\'s rejections, and each line names its attempt', async () => {
+    const store = await openStore('rejections');
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    let attempts = 0;
+    async function* fetchRecords(): AsyncIterable<readonly unknown[]> {
+      attempts += 1;
+      const invalid = attempts === 1 ? 3 : 2;
+      yield [...Array.from({ length: invalid }, (_, i) => ({ id: `bad-${i}` })), { userId: 1, id: 1, title: 't', body: 'b' }];
+      throw new UpstreamNetworkError('connection closed before the response was complete');
+    }
+    const retrying = { ...deps(store, fetchRecords), logger, retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } };
+    const outcome = await runIngestion(retrying, { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+
+    assert.equal(outcome.status, 'failed');
+    assert.equal(attempts, 2);
+    assert.equal(outcome.recordsRejected, 2, 'the last attempt rejected two');
+    assert.equal((await store.listRuns(1))[0]?.records_rejected, 2);
+    const rejectedIn = lines.filter((line) => line.msg === 'record rejected').map((line) => line.attempt);
+    assert.deepEqual(rejectedIn, [1, 1, 1, 2, 2]);
+    await store.close();
+  });
 });
 
 describe('runIngestion times the whole run', () => {
