@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import { withoutQuerySecrets } from './log-safe.js';
+import { DYNAMODB_LIMITS } from './stores/dynamodb/dynamodb-store-config.js';
 
 export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
@@ -158,7 +159,7 @@ export const SETTINGS = {
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
   retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
-  maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected', parse: byteSize },
+  maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected. On DynamoDB at most 399KiB (an item holds 400 KB), which is then the default', parse: byteSize },
   batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
   serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the `service started` log line names (`port`)', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
@@ -209,6 +210,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if (values.storageType === 'sqlite' && values.tableName !== undefined && /^sqlite_/i.test(values.tableName)) {
       problems.push(`TABLE_NAME=${JSON.stringify(values.tableName)} is not valid: SQLite reserves names starting with sqlite_`);
     }
+    // The default gives way to DynamoDB's item limit (below); a larger value asked for by name is a mistake.
+    const maxRecordBytes = env.MAX_RECORD_BYTES?.trim();
+    if (values.storageType === 'dynamodb' && maxRecordBytes && values.maxRecordBytes !== undefined && values.maxRecordBytes > DYNAMODB_LIMITS.maxRecordBytes) {
+      problems.push(`MAX_RECORD_BYTES=${JSON.stringify(maxRecordBytes)} is not valid: expected at most 399KiB on DynamoDB, whose items hold 400 KB`);
+    }
     if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
       const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);
       problems.push(
@@ -221,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const { retries, retryBaseDelayMs, retryMaxDelayMs, replicaId, ...rest } = values;
   return Object.freeze({
     ...rest,
+    maxRecordBytes: rest.storageType === 'dynamodb' ? Math.min(rest.maxRecordBytes, DYNAMODB_LIMITS.maxRecordBytes) : rest.maxRecordBytes,
     // In a container the pid is 1, so a restarted container takes its own lease back at once.
     replicaId: replicaId || `${hostname()}-${process.pid}`,
     retry: Object.freeze({ retries, baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs }),

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { OffsetTooDeepError, StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/stores/create-store.js';
 import { DynamoDbStore } from '../../src/stores/dynamodb/dynamodb-store.js';
-import type { DynamoDbStoreConfig } from '../../src/stores/dynamodb/dynamodb-store-config.js';
+import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from '../../src/stores/dynamodb/dynamodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
 import { freePort } from '../support/free-port.js';
@@ -235,6 +235,22 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       assert.equal(attempts, 1);
       assert.doesNotMatch(error.message, /arn:|authorized/);
       assert.equal((error.cause as Error).name, 'AccessDeniedException');
+    });
+  });
+
+  describe('item size', () => {
+    it('when a record is as large as MAX_RECORD_BYTES allows here, with the longest source and ids, then it is stored; a little more is refused', async () => {
+      const source = 's'.repeat(100);
+      const store = newStore({ source });
+      await store.init();
+      const max = 2 ** 31 - 1;
+      const json = (body: string) => Buffer.byteLength(JSON.stringify({ userId: max, id: max, title: '', body }));
+      const body = 'x'.repeat(DYNAMODB_LIMITS.maxRecordBytes - json(''));
+      assert.equal(json(body), DYNAMODB_LIMITS.maxRecordBytes);
+      await ingest(store, 'r1', at(1), [post(max, { userId: max, title: '', body, source })]);
+      assert.equal((await store.getPost(max))?.body.length, body.length);
+      // dynalite holds items to DynamoDB's 400 KB, so the bound above is what keeps the record in.
+      await assert.rejects(ingest(store, 'r2', at(2), [post(max, { userId: max, title: '', body: `${body}${'y'.repeat(2048)}`, source })]), StoreUnavailableError);
     });
   });
 

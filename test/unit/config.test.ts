@@ -139,6 +139,15 @@ describe('loadConfig rejections', () => {
     });
   }
 
+  it('when STORAGE_TYPE=dynamodb, then MAX_RECORD_BYTES defaults to 399KiB, a smaller one is kept, and a larger one asked for is refused', () => {
+    assert.equal(loadConfig({ STORAGE_TYPE: 'dynamodb' }).maxRecordBytes, 399 * 1024);
+    assert.equal(loadConfig({ STORAGE_TYPE: 'dynamodb', MAX_RECORD_BYTES: '100KiB' }).maxRecordBytes, 100 * 1024);
+    assert.equal(loadConfig({ MAX_RECORD_BYTES: '2MiB' }).maxRecordBytes, 2 * 1024 * 1024, 'other stores keep what is asked');
+    const error = configError({ STORAGE_TYPE: 'dynamodb', MAX_RECORD_BYTES: '1MiB' });
+    assert.equal(error.problems.length, 1);
+    assert.match(error.message, /MAX_RECORD_BYTES="1MiB" is not valid: expected at most 399KiB on DynamoDB/);
+  });
+
   it('when STORAGE_TYPE=postgresql without POSTGRES_URI, then the error names POSTGRES_URI and the storage type', () => {
     const error = configError({ STORAGE_TYPE: 'postgresql' });
     assert.equal(error.problems.length, 1);

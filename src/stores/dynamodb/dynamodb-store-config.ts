@@ -33,4 +33,11 @@ export const DYNAMODB_LIMITS = Object.freeze({
   /** How long `init` waits for a table to become ACTIVE, and how often it looks. */
   tableActiveTimeoutMs: 5 * 60_000,
   tableActivePollMs: 500,
+  /**
+   * Largest record (its JSON text) this store keeps: an item holds at most 400 KB. Title and body take no more
+   * bytes stored than in the JSON (escapes only shrink), and the other attributes (names, ids, source,
+   * ingested_at, run_id) under 300 bytes, so a record within this always fits. A larger one would fail the
+   * whole BatchWriteItem, and the run with it.
+   */
+  maxRecordBytes: 399 * 1024,
 });

@@ -158,14 +158,13 @@ export class DynamoDbStore implements Store {
       const marked = await this.#conditionalUpdate('recover runs', {
         TableName: this.#names.runs,
         Key: { source, run_key: run.run_key },
-        UpdateExpression: 'SET #status = :failed, finished_at = :finished, duration_ms = :unknown, #error = :error',
+        UpdateExpression: 'SET #status = :failed, finished_at = :finished, #error = :error REMOVE duration_ms',
         ConditionExpression: '#status = :running',
         ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
         ExpressionAttributeValues: {
           ':failed': 'failed',
           ':running': 'running',
           ':finished': finishedAt,
-          ':unknown': null,
           ':error': RUN_END_UNRECORDED,
         },
       });
@@ -174,10 +173,10 @@ export class DynamoDbStore implements Store {
     await this.#conditionalUpdate('recover runs', {
       TableName: this.#names.status,
       Key: { source },
-      UpdateExpression: 'SET #status = :failed, last_error = :error, last_duration_ms = :unknown',
+      UpdateExpression: 'SET #status = :failed, last_error = :error REMOVE last_duration_ms',
       ConditionExpression: '#status = :running',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': RUN_END_UNRECORDED, ':unknown': null },
+      ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': RUN_END_UNRECORDED },
     });
     return recovered;
   }
