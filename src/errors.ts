@@ -73,10 +73,18 @@ export class UpstreamStatusError extends AppError {
   readonly upstreamStatus: number;
   readonly retryAfter: string | undefined;
 
-  constructor(upstreamStatus: number, retryAfter?: string) {
-    super('UPSTREAM_STATUS', 502, `upstream answered HTTP ${upstreamStatus}`);
+  /** `detail` says more where the status alone would mislead (a redirect the service stopped following). */
+  constructor(upstreamStatus: number, retryAfter?: string, detail?: string) {
+    super('UPSTREAM_STATUS', 502, `upstream answered HTTP ${upstreamStatus}${detail === undefined ? '' : ` (${detail})`}`);
     this.upstreamStatus = upstreamStatus;
     this.retryAfter = retryAfter;
+  }
+}
+
+/** The upstream redirected to a URL it had already redirected to: no answer would come. Not retried. */
+export class UpstreamRedirectLoopError extends AppError {
+  constructor(options?: { cause?: unknown }) {
+    super('UPSTREAM_STATUS', 502, 'upstream redirects in a loop (to a URL already visited); point API_ENDPOINT at where the records are', options);
   }
 }
 

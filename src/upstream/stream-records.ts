@@ -1,7 +1,7 @@
 import { pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
-import { errorCode, UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
+import { errorCode, UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamRedirectLoopError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
 import { jsonArrayElements } from './json-array-elements.js';
 
 export interface StreamRecordsOptions {
@@ -72,12 +72,16 @@ async function send(options: StreamRecordsOptions): Promise<Dispatcher.ResponseD
     });
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
+    // undici's redirect handler refuses a loop with an argument error, which is no network failure.
+    if (errorCode(error) === 'UND_ERR_INVALID_ARG' && /redirect loop/i.test((error as Error).message)) throw new UpstreamRedirectLoopError({ cause: error });
     throw new UpstreamNetworkError(networkReason(error), { cause: error });
   }
   if (response.statusCode < 200 || response.statusCode > 299) {
     discard(response.body);
     const retryAfter = response.headers['retry-after'];
-    throw new UpstreamStatusError(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    // A redirect still, once MAX_REDIRECTIONS were followed: undici hands the last one on as the answer.
+    const detail = response.statusCode >= 300 && response.statusCode < 400 && response.headers.location !== undefined ? `a redirect, after the ${MAX_REDIRECTIONS} followed` : undefined;
+    throw new UpstreamStatusError(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, detail);
   }
   return response;
 }

@@ -241,6 +241,23 @@ if (backend) {
       assert.equal(upstream.requests.length, 3);
     });
 
+    it('when the upstream redirects in a loop, or past the redirects followed, then the run fails at once saying so, not as a network error', async () => {
+      const loop = await scenario([{ kind: 'status', status: 302, headers: { location: '/posts' } }]);
+      const looped = await loop.svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(looped.status, 'failed');
+      assert.match(looped.last_error ?? '', /redirects in a loop/);
+      assert.equal(loop.upstream.requests.length, 1, 'not retried');
+      await loop.svc.stop();
+      await loop.upstream.close();
+
+      const chain = Array.from({ length: 6 }, (_, i) => ({ kind: 'status' as const, status: 302, headers: { location: `/hop-${i + 1}` } }));
+      const far = await scenario(chain);
+      const farStatus = await far.svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(farStatus.status, 'failed');
+      assert.equal(farStatus.last_error, 'upstream answered HTTP 302 (a redirect, after the 5 followed)');
+      assert.equal(far.upstream.requests.length, 6, 'the first request and five redirects, not retried');
+    });
+
     it('when API_ENDPOINT carries user:password@, then the upstream gets them as Basic auth and no log line shows them', async () => {
       upstream = await startFakeUpstream(makePosts(5));
       const url = new URL(upstream.url);
