@@ -47,7 +47,7 @@ export const PostsPage = Type.Object({
   count: Type.Integer({ description: 'posts in this page' }),
   limit: Type.Integer(),
   offset: Type.Integer(),
-  next_after: Type.Union([Type.Integer(), Type.Null()], { description: 'pass as ?after= for the next page; null on the last page' }),
+  next_after: Type.Union([Type.Integer(), Type.Null()], { description: 'pass as ?after= for the next page; null once a page holds fewer than limit posts' }),
 });
 
 export const PostParams = Type.Object({
