@@ -8,9 +8,9 @@ import { ErrorSchema } from '../schemas.js';
 const ReadySchema = Type.Object({ status: Type.Literal('ready') });
 
 /**
- * How long `/ready` (and `/metrics`, for the last success) waits for the store. A database that stops answering without closing its connections (a
- * frozen host) would otherwise hold the probe for ever; past this it answers 503, within the Kubernetes
- * manifest's 3 s probe timeout.
+ * How long `/ready` (and `/metrics`, for the last success) waits for the store. A database that stops
+ * answering without closing its connections (a frozen host) would otherwise hold the probe for ever; past
+ * this it answers 503, within the Kubernetes manifest's 3 s probe timeout.
  */
 const READY_TIMEOUT_MS = 2_000;
 
