@@ -30,7 +30,8 @@ const MAX_JITTER_MS = 250;
  * Every replica has a scheduler; before a run, each asks the store for the run lease, and only the replica
  * that gets it runs, renewing the lease every third of its TTL. The schedule lives in the lease (when the
  * last run started), so it holds across replicas and restarts. A replica that does not get the lease sleeps
- * until it could: when the holder's lease lapses (the holder died) or when the next run is due.
+ * until it could: when the holder's lease lapses (the holder died) or when the next run is due, asking at
+ * least once a lease's length.
  *
  * `stop()` cancels the run in flight through its AbortSignal and resolves when the run has recorded its end
  * and the lease is released. A run interrupted that way leaves the schedule due, so another replica (or the
@@ -116,12 +117,14 @@ export class IngestionScheduler {
 
   /**
    * When the lease could next be ours: while a replica holds it, when that holder's lease lapses (it may have
-   * died: see #recoverForGoneHolder); otherwise when the schedule is next due.
+   * died: see #recoverForGoneHolder); otherwise when the schedule is next due, but no later than a lease's
+   * length: meanwhile another replica may take the lease for a run asked for with POST /ingest, and die in it.
    */
   #untilWorthAsking(lease: LeaseState): number {
     const now = this.#now();
     if (lease.owner !== null && lease.expiresAt !== null) return Date.parse(lease.expiresAt) - now;
-    return (lease.lastStartedAt !== null ? Date.parse(lease.lastStartedAt) + this.#options.intervalMs : now) - now;
+    const due = lease.lastStartedAt !== null ? Date.parse(lease.lastStartedAt) + this.#options.intervalMs : now;
+    return Math.min(due - now, this.#options.leaseTtlMs);
   }
 
   /** A holder is gone when its lease lapsed, or when it is this replica before a restart (this one runs nothing). */

@@ -204,6 +204,24 @@ describe('IngestionScheduler with the run lease', () => {
     assert.equal(asked.lease.owner, null);
   });
 
+  it('when a run asked for by POST /ingest dies while the others sleep until the next due run, then one still marks it failed soon after the lease lapses', async () => {
+    const open = database();
+    const store = await open();
+    // A run just ended: the lease is free and the next run an hour away.
+    const ended = new Date().toISOString();
+    await store.acquireLease({ owner: 'earlier', now: ended, expiresAt: new Date(Date.now() + 1000).toISOString() });
+    await store.releaseLease('earlier', ended);
+    const b = replica(await open(), 'replica-b', { leaseTtlMs: 1000 });
+    b.scheduler.start();
+    await settle(200);
+    // Another replica takes the lease for a manual run, and dies in it.
+    await diedMidRun(store, 'dead', DEAD_LEASE_MS);
+    await untilNotRunning(store);
+    const status = await store.getStatus();
+    assert.equal(status.status, 'failed', 'marked within about two leases, not an hour later');
+    assert.equal(b.runs.length, 0, 'the schedule was not due');
+  });
+
   it('when the holder restarts under the same replica id and the next run is not due, then it marks its own dead run failed at once', async () => {
     const open = database();
     const store = await open();
