@@ -140,7 +140,11 @@ export interface RunWriter {
   discardAttempt(): Promise<void>;
   /** Makes the run's records and its success status durable together. */
   commit(result: RunSuccess): Promise<RunCommitted>;
-  /** Drops what an atomic store staged, and records the run as failed; the last good status stays. */
+  /**
+   * Drops what an atomic store staged, and records the run as failed; the last good status stays. A run whose
+   * commit went through (its answer lost on the way) stays a success: abort never turns one into a failure.
+   * One that recovery marked failed ("the run's end was not recorded") takes this failure's cause and end.
+   */
   abort(result: RunFailure): Promise<void>;
 }
 

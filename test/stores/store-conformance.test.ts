@@ -283,6 +283,40 @@ for (const backend of selectedBackends()) {
       assert.equal(await restarted.recoverInterruptedRuns(at(10)), 0);
     });
 
+    it('when a run is aborted after its commit went through (its answer lost), then it stays a success in /runs and /status', async () => {
+      const store = await newStore();
+      const writer = await store.beginRun({ runId: 'r1', startedAt: at(1) });
+      await writer.write([post(1, { ingested_at: at(1) })]);
+      await writer.commit({ finishedAt: () => at(2), recordsIngested: 1, recordsRejected: 0 });
+      await writer.abort({ finishedAt: at(3), error: 'the store is unavailable (commit run); try again shortly', recordsRejected: 0 });
+      const status = await store.getStatus();
+      assert.equal(status.status, 'success');
+      assert.equal(status.last_error, null);
+      const [run] = await store.listRuns(1);
+      assert.equal(run?.status, 'success');
+      assert.equal(run?.finished_at, at(2));
+      assert.deepEqual(await allPosts(store), [post(1, { ingested_at: at(1) })]);
+    });
+
+    it('when a stalled run that recovery marked failed then records its own failure, then /runs and /status carry its cause and end', async () => {
+      const tableName = uniqueTableName();
+      const stalled = await newStore({ tableName });
+      const writer = await stalled.beginRun({ runId: 'r1', startedAt: at(1) });
+      const taker = await newStore({ tableName });
+      assert.equal(await taker.recoverInterruptedRuns(at(5)), 1);
+      const cause = 'interrupted: another replica took over the run lease';
+      await writer.abort({ finishedAt: at(6), error: cause, recordsRejected: 2 });
+      const [run] = await taker.listRuns(1);
+      assert.equal(run?.status, 'failed');
+      assert.equal(run?.error, cause);
+      assert.equal(run?.finished_at, at(6));
+      assert.equal(run?.duration_ms, Date.parse(at(6)) - Date.parse(at(1)));
+      assert.equal(run?.records_rejected, 2);
+      const status = await taker.getStatus();
+      assert.equal(status.status, 'failed');
+      assert.equal(status.last_error, cause);
+    });
+
     it('when two instances run at once on one database, then no id is duplicated and status follows the newer run', async () => {
       const tableName = uniqueTableName();
       const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];

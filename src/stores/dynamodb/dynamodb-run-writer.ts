@@ -108,31 +108,31 @@ export class DynamoDbRunWriter implements RunWriter {
     const { runId, startedAt } = this.#run;
     const duration = durationMs(startedAt, result.finishedAt);
     this.#changed.clear();
-    await this.#updateRun('abort run', 'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_rejected = :rejected, #error = :error', {
-      ':status': 'failed',
-      ':finished': result.finishedAt,
-      ':duration': duration,
-      ':rejected': result.recordsRejected,
-      ':error': result.error,
-    });
+    // A run that committed stays a success (see RunWriter.abort).
+    await this.#updateRun(
+      'abort run',
+      'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_rejected = :rejected, #error = :error',
+      { ':status': 'failed', ':finished': result.finishedAt, ':duration': duration, ':rejected': result.recordsRejected, ':error': result.error, ':success': 'success' },
+      'attribute_exists(run_id) AND #status <> :success',
+    );
     await this.#updateStatus('abort run', {
       UpdateExpression: 'SET #status = :status, last_error = :error, last_duration_ms = :duration',
-      ConditionExpression: 'current_run_id = :run',
+      ConditionExpression: 'current_run_id = :run AND #status <> :success',
       ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':status': 'failed', ':error': result.error, ':duration': duration, ':run': runId },
+      ExpressionAttributeValues: { ':status': 'failed', ':error': result.error, ':duration': duration, ':run': runId, ':success': 'success' },
     });
     await this.#pruneRuns();
   }
 
   /** Updates this run's history item, unless it was already pruned (then there is nothing to describe). */
-  async #updateRun(operation: string, update: string, values: Record<string, unknown>): Promise<void> {
+  async #updateRun(operation: string, update: string, values: Record<string, unknown>, condition = 'attribute_exists(run_id)'): Promise<void> {
     const { source } = this.#config;
     const { runId, startedAt } = this.#run;
     await this.#conditional(operation, {
       TableName: this.#names.runs,
       Key: { source, run_key: runKey(startedAt, runId) },
       UpdateExpression: update,
-      ConditionExpression: 'attribute_exists(run_id)',
+      ConditionExpression: condition,
       ExpressionAttributeNames: { '#status': 'status', ...(update.includes('#error') ? { '#error': 'error' } : {}) },
       ExpressionAttributeValues: values,
     });

@@ -116,13 +116,14 @@ export class MongoDbRunWriter implements RunWriter {
     const duration = durationMs(startedAt, result.finishedAt);
     await this.#transactions.run('abort run', async (session) => {
       const { runs, status } = this.#collections;
+      // A run that committed stays a success (see RunWriter.abort).
       await runs.updateOne(
-        { _id: runId },
+        { _id: runId, status: { $ne: 'success' } },
         { $set: { status: 'failed', finished_at: result.finishedAt, duration_ms: duration, records_rejected: result.recordsRejected, error: result.error } },
         { session },
       );
       await status.updateOne(
-        { _id: this.#options.source, current_run_id: runId },
+        { _id: this.#options.source, current_run_id: runId, status: { $ne: 'success' } },
         { $set: { status: 'failed', last_error: result.error, last_duration_ms: duration } },
         { session },
       );

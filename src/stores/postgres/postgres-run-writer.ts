@@ -167,6 +167,7 @@ export class PostgresRunWriter implements RunWriter {
     const { tableName: table, source } = this.#options;
     const { runId, startedAt } = this.#run;
     const duration = durationMs(startedAt, result.finishedAt);
+    // A run that committed stays a success (see RunWriter.abort): the updates below leave such rows alone.
     // Nothing staged was merged, so dropping the staged rows is all the undoing there is. If that fails the
     // client is destroyed, and its TEMP table goes with its session.
     if (this.#client.healthy) await this.#client.query(`TRUNCATE ${STAGE}`).catch(() => undefined);
@@ -177,12 +178,12 @@ export class PostgresRunWriter implements RunWriter {
       withPooledTransaction(this.#pool, async (client) => {
         await client.query(
           `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, duration_ms = $2, records_rejected = $3, error = $4
-           WHERE run_id = $5`,
+           WHERE run_id = $5 AND status <> 'success'`,
           [result.finishedAt, duration, result.recordsRejected, result.error, runId],
         );
         await client.query(
           `UPDATE ${q(`${table}_status`)} SET status = 'failed', last_error = $1, last_duration_ms = $2
-           WHERE source = $3 AND current_run_id = $4`,
+           WHERE source = $3 AND current_run_id = $4 AND status <> 'success'`,
           [result.error, duration, source, runId],
         );
         await this.#pruneRuns(client);

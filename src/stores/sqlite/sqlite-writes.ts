@@ -40,7 +40,8 @@ export class SqliteWrites {
     const db = this.#db;
     const { tableName: table, source } = this.#options;
     db.transaction(() => {
-      const run = db.prepare(`SELECT started_at AS startedAt FROM "${table}_runs" WHERE run_id = ? AND status = 'running'`).get(runId) as
+      // A run that committed stays a success (see RunWriter.abort); one recovery marked failed takes this cause.
+      const run = db.prepare(`SELECT started_at AS startedAt FROM "${table}_runs" WHERE run_id = ? AND status != 'success'`).get(runId) as
         | { startedAt: string }
         | undefined;
       if (!run) return;
@@ -51,7 +52,7 @@ export class SqliteWrites {
       ).run(result.finishedAt, duration, result.recordsRejected, result.error, runId);
       db.prepare(
         `UPDATE "${table}_status" SET status = 'failed', last_error = ?, last_duration_ms = ?
-         WHERE source = ? AND current_run_id = ?`,
+         WHERE source = ? AND current_run_id = ? AND status != 'success'`,
       ).run(result.error, duration, source, runId);
       this.pruneRuns();
     }).immediate();
