@@ -28,6 +28,8 @@ export interface ServiceProcess {
  * answering on the port the OS picked for it: a port chosen here and handed over could be taken meanwhile.
  */
 export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  // Above info the `service started` line, which names the port, is not written: say so rather than time out.
+  if (['warn', 'error', 'fatal', 'silent'].includes(env.LOG_LEVEL ?? '')) throw new Error(`startService needs LOG_LEVEL info or lower, not ${env.LOG_LEVEL}`);
   const child = spawn(process.execPath, [ENTRY], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', SERVER_PORT: '0', INGESTION_INTERVAL: '1h', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
