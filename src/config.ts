@@ -94,7 +94,7 @@ const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KB: 1e3, MB:
 const byteSize = (text: string): ParseResult<number> => {
   const match = /^(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/.exec(text.trim());
   const value = match ? Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number) : 0;
-  return value >= 1024 ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
+  return value >= 1024 && value <= Number.MAX_SAFE_INTEGER ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
 };
 
 /** The non-empty items of a comma-separated value, trimmed. */
@@ -103,7 +103,8 @@ const commaList = (value: string): string[] => value.split(',').map((item) => it
 /** API keys: comma-separated, each long enough not to be guessed and free of spaces and commas. */
 const keyList = (value: string): ParseResult<readonly string[]> => {
   const keys = commaList(value);
-  return keys.every((key) => /^[\x21-\x7e]{16,256}$/.test(key))
+  // A value of commas only (`,,`) names no key: taking it as "no keys" would leave the API open.
+  return (value === '' || keys.length > 0) && keys.every((key) => /^[\x21-\x7e]{16,256}$/.test(key))
     ? { value: Object.freeze(keys) }
     : { expected: 'comma-separated keys of 16 to 256 visible ASCII characters each' };
 };
@@ -111,7 +112,7 @@ const keyList = (value: string): ParseResult<readonly string[]> => {
 /** Browser origins such as https://app.example.com, comma-separated, or `*` for any. */
 const originList = (value: string): ParseResult<readonly string[]> => {
   const origins = commaList(value);
-  const valid = origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin));
+  const valid = origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s*]+$/.test(origin));
   return valid ? { value: Object.freeze(origins) } : { expected: 'comma-separated origins such as https://app.example.com (scheme and host, no path), or *' };
 };
 
@@ -120,21 +121,41 @@ const text = (pattern: RegExp, expected: string) => (value: string): ParseResult
 
 const url = (protocols: readonly string[]) => (value: string): ParseResult<string> => {
   if (value === '') return { value };
+  const expected = `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
   try {
-    const parsed = new URL(value);
-    if (protocols.includes(parsed.protocol)) return { value };
+    return protocols.includes(new URL(value).protocol) ? { value } : { expected };
   } catch {
-    // falls through to the answer below: the message names what the variable takes
+    return { expected: protocols.some((p) => value.toLowerCase().startsWith(`${p}//`)) ? `${expected} that parses: ${MALFORMED_URL}` : expected };
   }
-  return { expected: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` };
 };
+
+/** What usually makes a URL with the right scheme fail to parse. */
+const MALFORMED_URL = 'a port up to 65535, and `/`, `#`, `?` or `@` in a user name or password percent-encoded';
+
+/**
+ * MongoDB's connection string, checked by its own grammar: a replica set lists several hosts
+ * (`mongodb://a:27017,b:27017/db?replicaSet=rs0`), which no WHATWG URL parses.
+ */
+const MONGODB_URI = /^mongodb(?:\+srv)?:\/\/(?:[^@/?#\s]+@)?[^@/?#\s]+(\/[^?#\s]*)?(\?[^#\s]*)?$/i;
+const mongodbUri = (value: string): ParseResult<string> =>
+  value === '' || MONGODB_URI.test(value) ? { value } : { expected: `a connection string starting with mongodb:// or mongodb+srv://, with ${MALFORMED_URL}` };
+
+/** The database a MongoDB connection string names in its path; empty when it names none. */
+const mongodbDatabase = (uri: string): string => decodeURIComponent((MONGODB_URI.exec(uri)?.[1] ?? '').replace(/^\//, ''));
+
+/**
+ * SQLite's special names would give the API's reader and the writer thread two databases: each opens the
+ * path on its own connection, and `:memory:` or a `file:` URI with `mode=memory` is a database per connection.
+ */
+const sqlitePath = (value: string): ParseResult<string> =>
+  value !== ':memory:' && !/^file:/i.test(value) ? { value } : { expected: 'a file path, not :memory: or a file: URI (the API and the writer thread each open the file)' };
 
 /**
  * A value as an error message echoes it back: API_ENDPOINT may carry credentials, in a `user:password@` part
- * or in the query (`?token=`), and both are hidden.
+ * or in the query (`?token=`), and both are hidden. Everything up to the last `@` goes: a value echoed is one
+ * that did not parse, often for a password holding `/`, `#` or `?`, which would end a user-info part early.
  */
-const shownValue = (value: string): string =>
-  withoutQuerySecrets(value.replace(/^((?:[a-z][a-z\d+.-]*:)?\/\/)?[^/?#@\s]*@/i, '$1(credentials hidden)@'));
+const shownValue = (value: string): string => withoutQuerySecrets(value.replace(/^((?:[a-z][a-z\d+.-]*:)?\/\/)?[\s\S]*@/i, '$1(credentials hidden)@'));
 
 /**
  * Every setting, in the order of the README's configuration table. The README table is checked against this
@@ -142,34 +163,34 @@ const shownValue = (value: string): string =>
  */
 export const SETTINGS = {
   storageType: { env: 'STORAGE_TYPE', default: 'sqlite', description: 'where records are stored: sqlite, postgresql, mongodb or dynamodb', parse: oneOf(STORAGE_TYPES) },
-  awsRegion: { env: 'AWS_REGION', default: 'us-west-2', description: 'DynamoDB region', parse: text(/^[a-z0-9-]+$/, 'an AWS region such as us-west-2') },
-  tableName: { env: 'TABLE_NAME', default: 'ingested_data', description: 'table or collection for records; status and run history live beside it (`<name>_status`, `<name>_runs`)', parse: text(/^[A-Za-z_][A-Za-z0-9_]{2,47}$/, '3 to 48 letters, digits or underscores, starting with a letter or underscore') },
+  awsRegion: { env: 'AWS_REGION', default: 'us-west-2', description: 'DynamoDB region', parse: text(/^(?!-)[a-z0-9-]{1,63}(?<!-)$/, 'an AWS region such as us-west-2') },
+  tableName: { env: 'TABLE_NAME', default: 'ingested_data', description: 'table or collection for records; status, run history, run lease and schema version live beside it (`<name>_status`, `<name>_runs`, `<name>_lease`, `<name>_migrations`; DynamoDB: `_status` and `_runs` only)', parse: text(/^[A-Za-z_][A-Za-z0-9_]{2,47}$/, '3 to 48 letters, digits or underscores, starting with a letter or underscore') },
   dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', default: '', description: 'DynamoDB endpoint for local testing; empty means AWS itself', parse: url(['http:', 'https:']) },
   dynamodbCreateTables: { env: 'DYNAMODB_CREATE_TABLES', default: 'true', description: 'create missing DynamoDB tables (on-demand billing) at start', parse: boolean },
-  mongodbUri: { env: 'MONGODB_URI', default: '', description: 'MongoDB connection string; the database comes from its path', parse: url(['mongodb:', 'mongodb+srv:']), secret: true },
+  mongodbUri: { env: 'MONGODB_URI', default: '', description: 'MongoDB connection string; the database comes from its path', parse: mongodbUri, secret: true },
   postgresUri: { env: 'POSTGRES_URI', default: '', description: 'PostgreSQL connection string; TLS options (`sslmode`) pass through', parse: url(['postgres:', 'postgresql:']), secret: true },
   postgresPoolSize: { env: 'POSTGRES_POOL_SIZE', default: '10', description: 'PostgreSQL connection pool size', parse: integer(1, 1000) },
-  sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: text(/^.+$/, 'a file path') },
+  sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: sqlitePath },
   apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array; `user:password@` in it is sent as Basic auth', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
   ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },
   runTimeoutMs: { env: 'RUN_TIMEOUT', default: '1h', description: 'longest a run may take, retries included; a run past it fails (its writes dropped) and the schedule goes on', parse: duration(1000) },
-  apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams (checked every half second, so up to 0.5s more)', parse: duration(1000) },
+  apiTimeoutMs: { env: 'API_TIMEOUT', default: '30s', description: 'per request attempt: the longest wait for the response headers, and the longest silence while the body streams (each checked every half second, so up to 0.5s more)', parse: duration(1000) },
   retries: { env: 'RETRY_COUNT', default: '3', description: 'retries after the first attempt (3 means at most 4 attempts)', parse: integer(0, 100) },
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
   retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
   maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected. On DynamoDB at most 399KiB (an item holds 400 KB), which is then the default', parse: byteSize },
   batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
-  serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the `service started` log line names (`port`)', parse: integer(0, 65535) },
+  serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the `service started` log line names (`port`, at `LOG_LEVEL` info or lower)', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
   logFormat: { env: 'LOG_FORMAT', default: 'json', description: 'json (one line per event), or pretty for a terminal', parse: oneOf(LOG_FORMATS) },
   replicaId: { env: 'REPLICA_ID', default: '', description: 'this replica\'s name in the run lease, `/status` and `/runs`; empty means `<hostname>-<pid>`. Unique per replica', parse: text(/^[\w.:-]{0,100}$/, 'up to 100 letters, digits, `_`, `-`, `.` or `:`') },
   leaseTtlMs: { env: 'LEASE_TTL', default: '30s', description: 'how long a replica\'s run lease lasts unless renewed (every third of it); another replica takes over a dead holder\'s runs after it', parse: duration(1000) },
   apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys, each 16 to 256 visible ASCII characters; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
   rateLimit: { env: 'RATE_LIMIT', default: '6000', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
-  trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP (rate limit, logs)', parse: boolean },
-  corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, comma-separated, or `*`; empty means CORS stays off', parse: originList },
+  trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP, which the rate limit counts by', parse: boolean },
+  corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, each exact (`https://app.example.com`, no wildcards in it), comma-separated, or `*`; empty means CORS stays off', parse: originList },
   maxEventLoopDelayMs: { env: 'MAX_EVENT_LOOP_DELAY', default: '1s', description: 'event-loop delay past which requests are answered 503 at once instead of queueing; 0 turns shedding off', parse: duration(0) },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT', default: '10s', description: 'how long a graceful shutdown may take before the process exits anyway', parse: duration(1) },
 } as const satisfies Record<string, Setting<unknown>>;
@@ -203,7 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     if (values.storageType === 'mongodb' && values.mongodbUri === '') {
       problems.push('MONGODB_URI is empty: STORAGE_TYPE=mongodb needs a connection string such as mongodb://host:27017/db');
-    } else if (values.storageType === 'mongodb' && values.mongodbUri !== undefined && /^\/?$/.test(new URL(values.mongodbUri).pathname)) {
+    } else if (values.storageType === 'mongodb' && values.mongodbUri !== undefined && mongodbDatabase(values.mongodbUri) === '') {
       // Without a database in the path the driver silently writes to "test".
       problems.push('MONGODB_URI=(value hidden) is not valid: expected a database name in its path, such as mongodb://host:27017/ingestion');
     }
@@ -217,8 +238,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
       const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);
+      const base = given('RETRY_BASE_DELAY', SETTINGS.retryBaseDelayMs.default);
+      const max = given('RETRY_MAX_DELAY', SETTINGS.retryMaxDelayMs.default);
+      // The line names the variable that was set: with only RETRY_MAX_DELAY given, the default base is not the mistake.
       problems.push(
-        `RETRY_BASE_DELAY=${given('RETRY_BASE_DELAY', SETTINGS.retryBaseDelayMs.default)} is not valid: expected at most RETRY_MAX_DELAY (${given('RETRY_MAX_DELAY', SETTINGS.retryMaxDelayMs.default)})`,
+        env.RETRY_BASE_DELAY?.trim()
+          ? `RETRY_BASE_DELAY=${base} is not valid: expected at most RETRY_MAX_DELAY (${max})`
+          : `RETRY_MAX_DELAY=${max} is not valid: expected at least RETRY_BASE_DELAY (${base})`,
       );
     }
   }

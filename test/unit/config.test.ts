@@ -126,6 +126,15 @@ describe('loadConfig rejections', () => {
     { env: { API_ENDPOINT: 'ftp://user:s3cret@example.com' }, variable: 'API_ENDPOINT', got: '"ftp://(credentials hidden)@example.com"', takes: /a URL starting with http:\/\/ or https:\/\// },
     { env: { API_ENDPOINT: 'ftp://h/posts?token=TOPSECRET1&page=2' }, variable: 'API_ENDPOINT', got: '"ftp://h/posts?token=[redacted]&page=2"', takes: /a URL starting with http:\/\/ or https:\/\// },
     { env: { TABLE_NAME: 'x' }, variable: 'TABLE_NAME', got: '"x"', takes: /3 to 48 letters/ },
+    { env: { API_ENDPOINT: 'http://admin:hunter2/x@h/x' }, variable: 'API_ENDPOINT', got: '"http://(credentials hidden)@h/x"', takes: /that parses: a port up to 65535/ },
+    { env: { API_ENDPOINT: 'http://u:p#ss@h/x' }, variable: 'API_ENDPOINT', got: '"http://(credentials hidden)@h/x"', takes: /percent-encoded/ },
+    { env: { API_KEYS: ',,' }, variable: 'API_KEYS', got: '(value hidden)', takes: /comma-separated keys/ },
+    { env: { SQLITE_PATH: ':memory:' }, variable: 'SQLITE_PATH', got: '":memory:"', takes: /a file path, not :memory:/ },
+    { env: { SQLITE_PATH: 'file:/tmp/x.db?mode=ro' }, variable: 'SQLITE_PATH', got: '"file:/tmp/x.db?mode=ro"', takes: /not :memory: or a file: URI/ },
+    { env: { AWS_REGION: '-1' }, variable: 'AWS_REGION', got: '"-1"', takes: /an AWS region/ },
+    { env: { AWS_REGION: 'us-west-2-' }, variable: 'AWS_REGION', got: '"us-west-2-"', takes: /an AWS region/ },
+    { env: { MAX_RESPONSE_BYTES: '9'.repeat(400) }, variable: 'MAX_RESPONSE_BYTES', got: `"${'9'.repeat(400)}"`, takes: /a size of at least 1024 bytes/ },
+    { env: { CORS_ORIGINS: 'http://*.example.com' }, variable: 'CORS_ORIGINS', got: '"http://*.example.com"', takes: /comma-separated origins/ },
   ];
   for (const { env, variable, got, takes } of cases) {
     const [name, value] = Object.entries(env)[0] as [string, string];
@@ -154,6 +163,16 @@ describe('loadConfig rejections', () => {
     assert.match(error.message, /POSTGRES_URI is empty/);
     assert.match(error.message, /STORAGE_TYPE=postgresql/);
     assert.match(error.message, /postgres:\/\//);
+  });
+
+  it('when MONGODB_URI lists a replica set\'s hosts, then it is taken, and its database is read from the path', () => {
+    const uri = 'mongodb://app:p%40ss@db-0:27017,db-1:27017,db-2:27017/ingestion?replicaSet=rs0&authSource=admin';
+    assert.equal(loadConfig({ STORAGE_TYPE: 'mongodb', MONGODB_URI: uri }).mongodbUri, uri);
+    assert.equal(loadConfig({ STORAGE_TYPE: 'mongodb', MONGODB_URI: 'mongodb+srv://cluster0.example.net/ingestion' }).storageType, 'mongodb');
+    for (const withoutDatabase of ['mongodb://db-0:27017,db-1:27017', 'mongodb://db-0:27017,db-1:27017/?replicaSet=rs0']) {
+      assert.match(configError({ STORAGE_TYPE: 'mongodb', MONGODB_URI: withoutDatabase }).message, /expected a database name in its path/);
+    }
+    assert.match(configError({ MONGODB_URI: 'mongodb://' }).message, /MONGODB_URI=\(value hidden\) is not valid: expected a connection string/);
   });
 
   it('when STORAGE_TYPE=mongodb without MONGODB_URI, then the error names MONGODB_URI and the storage type', () => {
@@ -185,10 +204,9 @@ describe('loadConfig rejections', () => {
     assert.equal(error.problems.length, 2);
   });
 
-  it('when RETRY_MAX_DELAY is below the default RETRY_BASE_DELAY, then the error shows the default base delay', () => {
+  it('when RETRY_MAX_DELAY alone is below the default RETRY_BASE_DELAY, then the error names RETRY_MAX_DELAY and shows the default base delay', () => {
     const error = configError({ RETRY_MAX_DELAY: '100ms' });
-    assert.ok(error.message.includes('RETRY_BASE_DELAY="500ms"'), error.message);
-    assert.match(error.message, /at most RETRY_MAX_DELAY/);
+    assert.ok(error.message.includes('RETRY_MAX_DELAY="100ms" is not valid: expected at least RETRY_BASE_DELAY ("500ms")'), error.message);
   });
 
   it('when POSTGRES_URI is not a URL and holds a password, then the value is never echoed', () => {
