@@ -378,13 +378,14 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
   });
 
   describe('availability', () => {
-    it('when the endpoint is unreachable, then init fails with STORE_UNAVAILABLE and no AWS or socket text in the message', async () => {
+    it('when the endpoint is unreachable, then init fails with STORE_UNAVAILABLE naming the endpoint and why, and no AWS or socket text', async () => {
       const closed = await freePort();
       const store = newStore({ retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } }, `http://127.0.0.1:${closed}`);
       const error = await store.init().then(() => undefined, (e: unknown) => e);
       assert.ok(error instanceof StoreUnavailableError);
       assert.equal(error.code, 'STORE_UNAVAILABLE');
-      assert.doesNotMatch(error.message, /ECONNREFUSED|127\.0\.0\.1/);
+      assert.match(error.message, new RegExp(`DynamoDB at 127\\.0\\.0\\.1:${closed}: connection refused`));
+      assert.doesNotMatch(error.message, /ECONNREFUSED/);
       assert.equal((error.cause as { code?: string }).code, 'ECONNREFUSED');
     });
 

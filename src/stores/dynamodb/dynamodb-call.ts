@@ -1,6 +1,7 @@
 import type { RetryPolicy } from '../../config.js';
-import { StoreUnavailableError } from '../../errors.js';
+import { errorCode, StoreUnavailableError } from '../../errors.js';
 import { withRetry, type RetryDecision } from '../../retry/retry.js';
+import { NETWORK_REASONS } from '../network-reasons.js';
 
 /** DynamoDB's names for "slow down": retried with the shared backoff, never counted as an outage at once. */
 const THROTTLING = new Set([
@@ -67,4 +68,24 @@ export async function callDynamoDb<T>(
     if (expected(error) || error instanceof StoreUnavailableError) throw error;
     throw new StoreUnavailableError(operation, { cause: error });
   }
+}
+
+/** What AWS answers for credentials it does not take, or a role without the permission. */
+const REFUSALS: Readonly<Record<string, string>> = {
+  UnrecognizedClientException: 'the credentials were refused',
+  InvalidSignatureException: 'the credentials were refused',
+  ExpiredTokenException: 'the credentials have expired',
+  AccessDeniedException: 'access denied',
+  CredentialsProviderError: 'no AWS credentials were found',
+};
+
+/**
+ * A failure to reach DynamoDB at start, said with where (the endpoint, or AWS's region) and why in our words;
+ * the SDK's text stays in `cause`. Anything else is returned as it came.
+ */
+export function describeStartFailure(error: unknown, where: string): unknown {
+  const cause = error instanceof StoreUnavailableError ? error.cause : error;
+  const name = (cause as { name?: unknown } | null)?.name;
+  const reason = NETWORK_REASONS[errorCode(cause) ?? ''] ?? (typeof name === 'string' ? REFUSALS[name] : undefined);
+  return reason ? new StoreUnavailableError(`DynamoDB at ${where}: ${reason}`, { cause }) : error;
 }

@@ -15,7 +15,7 @@ import {
 } from '../store.js';
 import { batchedLookups } from '../batched-lookups.js';
 import { batchGet } from './dynamodb-batch.js';
-import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
+import { callDynamoDb, describeStartFailure, isConditionFailed } from './dynamodb-call.js';
 import { leaseKey, POST_PROJECTION, runKey, toLease, toPost, toRun, toStatus } from './dynamodb-items.js';
 import { queryItems } from './dynamodb-query.js';
 import { DynamoDbRunWriter } from './dynamodb-run-writer.js';
@@ -66,7 +66,11 @@ export class DynamoDbStore implements Store {
     });
     this.#client = client;
     this.#doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    await ensureTables(client, this.#names, createTables, retry);
+    try {
+      await ensureTables(client, this.#names, createTables, retry);
+    } catch (error) {
+      throw describeStartFailure(error, endpoint ? new URL(endpoint).host : `AWS ${region}`);
+    }
   }
 
   async close(): Promise<void> {

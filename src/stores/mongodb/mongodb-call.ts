@@ -1,5 +1,6 @@
-import { MongoBulkWriteError, MongoServerError } from 'mongodb';
-import { StoreUnavailableError } from '../../errors.js';
+import { MongoBulkWriteError, MongoServerError, MongoServerSelectionError } from 'mongodb';
+import { errorCode, StoreUnavailableError } from '../../errors.js';
+import { NETWORK_REASONS } from '../network-reasons.js';
 
 /**
  * Runs one driver call and turns any failure into StoreUnavailableError. The driver's text can hold the host
@@ -29,4 +30,31 @@ export function duplicateKeyIndexes(error: unknown): number[] | undefined {
   const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
   if (writeErrors.length === 0 || writeErrors.some((e) => e.code !== DUPLICATE_KEY)) return undefined;
   return writeErrors.map((e) => e.index);
+}
+
+/** AuthenticationFailed: a wrong user, password or authSource. */
+const AUTHENTICATION_FAILED = 18;
+
+/**
+ * Why connecting failed, for the one line a failed start prints: the host list of the URI (never its user or
+ * password) and the reason in our words, where the driver's text would carry the whole topology.
+ */
+export function describeMongoConnectFailure(uri: string, error: unknown): string {
+  const hosts = /^mongodb(?:\+srv)?:\/\/(?:[^@/?#\s]+@)?([^@/?#\s]+)/i.exec(uri)?.[1] ?? 'the configured server';
+  return `MongoDB at ${hosts}: ${connectReason(error)}`;
+}
+
+function connectReason(error: unknown): string {
+  if (error instanceof MongoServerError && error.code === AUTHENTICATION_FAILED) return 'authentication failed';
+  if (error instanceof MongoServerSelectionError) {
+    // Each server the driver tried keeps its last error; a network one names the system's code in its cause.
+    for (const server of error.reason?.servers.values() ?? []) {
+      const failure = server.error;
+      if (failure instanceof MongoServerError && failure.code === AUTHENTICATION_FAILED) return 'authentication failed';
+      const reason = NETWORK_REASONS[errorCode(failure?.cause) ?? errorCode(failure) ?? ''];
+      if (reason) return reason;
+    }
+    return 'no server answered in time';
+  }
+  return 'connection failed';
 }

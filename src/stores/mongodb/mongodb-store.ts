@@ -13,7 +13,7 @@ import {
   type Store,
 } from '../store.js';
 import { batchedLookups } from '../batched-lookups.js';
-import { callMongo, isDuplicateKey } from './mongodb-call.js';
+import { callMongo, describeMongoConnectFailure, isDuplicateKey } from './mongodb-call.js';
 import {
   ensureIndexes,
   mongoDbCollections,
@@ -72,7 +72,7 @@ export class MongoDbStore implements Store {
       return this.#connection;
     } catch (error) {
       await client.close().catch(() => undefined);
-      throw new StoreUnavailableError('connect', { cause: error });
+      throw new StoreUnavailableError(`connect to ${describeMongoConnectFailure(this.#config.uri, error)}`, { cause: error });
     }
   }
 

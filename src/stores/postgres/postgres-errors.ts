@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
 import type { RetryDecision } from '../../retry/retry.js';
+import { NETWORK_REASONS } from '../network-reasons.js';
 
 /**
  * Runs a database call and turns any driver or network error into the contract's StoreUnavailableError. The
@@ -35,16 +36,6 @@ export function classifyConnectError(error: unknown): RetryDecision {
   }
   return { retryable: true, reason: 'network' };
 }
-
-const NETWORK_REASONS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ETIMEDOUT: 'connection timed out',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host not found',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-};
 
 const SERVER_REASONS: Readonly<Record<string, string>> = {
   '28P01': 'authentication failed',
