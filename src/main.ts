@@ -26,6 +26,17 @@ function cannotStart(error: unknown, config: Config, logger: Logger): string {
   return `cannot start: ${error instanceof AppError ? error.message : 'the store failed to open'} (STORAGE_TYPE=${config.storageType})`;
 }
 
+/**
+ * On Node.js before 22 the AWS SDK writes an eight-line warning to stderr as the DynamoDB client is made,
+ * breaking the one-line rule of a failed start and the JSON lines of a running one. Said once in the log instead.
+ */
+function sayAwsSdkNodeSupportInOneLine(config: Config, logger: Logger): void {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (config.storageType !== 'dynamodb' || major >= 22 || process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED) return;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  logger.warn({ node: process.version }, 'AWS SDK releases after the first week of January 2027 need Node.js 22 or later; the image runs 24');
+}
+
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 async function main(): Promise<void> {
@@ -36,6 +47,7 @@ async function main(): Promise<void> {
     exitWithLine(error instanceof AppError ? error.message : 'invalid configuration', 2);
   }
   const logger = createLogger(config);
+  sayAwsSdkNodeSupportInOneLine(config, logger);
 
   let store: Store;
   try {
