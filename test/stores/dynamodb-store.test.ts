@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { loadConfig } from '../../src/config.js';
-import { OffsetTooDeepError, StoreUnavailableError } from '../../src/errors.js';
+import { OffsetTooDeepError, StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/stores/create-store.js';
 import { DynamoDbStore } from '../../src/stores/dynamodb/dynamodb-store.js';
 import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from '../../src/stores/dynamodb/dynamodb-store-config.js';
@@ -363,9 +363,22 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
 
     it('when the tables are missing and DYNAMODB_CREATE_TABLES is false, then init fails naming the table and creates nothing', async () => {
       const store = newStore({ createTables: false });
-      await assert.rejects(store.init(), (e: unknown) => e instanceof StoreUnavailableError && /does not exist and DYNAMODB_CREATE_TABLES is false/.test(e.message));
+      await assert.rejects(store.init(), (e: unknown) => e instanceof StoreSetupError && /^TABLE_NAME cannot be used: table "[^"]+" does not exist and DYNAMODB_CREATE_TABLES is false/.test(e.message));
       const { TableNames } = await admin.send(new ListTablesCommand({ Limit: 100 }));
       assert.equal(TableNames?.some((t) => t.startsWith(tableNameOf(store))), false);
+    });
+
+    it('when a table of that name exists with other keys, then init fails with a setup error naming TABLE_NAME and the keys it needs', async () => {
+      const tableName = uniqueTableName('ddb');
+      await admin.send(new CreateTableCommand({
+        TableName: tableName,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }));
+      await waitUntilTableExists({ client: admin, maxWaitTime: 30 }, { TableName: tableName });
+      const store = newStore({}, proxy.endpoint, tableName);
+      await assert.rejects(store.init(), (e: unknown) => e instanceof StoreSetupError && new RegExp(`^TABLE_NAME cannot be used: table "${tableName}" exists with other keys; expected source \\(HASH\\), id \\(RANGE\\)`).test(e.message));
     });
 
     it('when the tables exist and DYNAMODB_CREATE_TABLES is false, then init succeeds', async () => {

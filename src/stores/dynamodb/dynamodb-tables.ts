@@ -7,7 +7,7 @@ import {
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import type { RetryPolicy } from '../../config.js';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import { callDynamoDb } from './dynamodb-call.js';
 import { DYNAMODB_LIMITS } from './dynamodb-store-config.js';
 
@@ -60,7 +60,8 @@ async function ensureTable(client: DynamoDBClient, definition: CreateTableComman
   let table = await describe(client, name, policy);
   if (!table) {
     if (!createTables) {
-      throw new StoreUnavailableError(`table "${name}" does not exist and DYNAMODB_CREATE_TABLES is false; create it as docs/dynamodb.md describes`);
+      // Asking again would not create it: a setup error says what to fix, not to try again shortly.
+      throw new StoreSetupError('TABLE_NAME', `table "${name}" does not exist and DYNAMODB_CREATE_TABLES is false; create it as docs/dynamodb.md describes`);
     }
     await callDynamoDb(`create table "${name}"`, policy, () => client.send(new CreateTableCommand(definition)), isNamed('ResourceInUseException')).catch(
       (error: unknown) => {
@@ -100,6 +101,6 @@ function checkKeys(table: TableDescription, definition: CreateTableCommandInput)
   const typesMatch = wanted.every((a) => found.get(a.AttributeName) === a.AttributeType);
   if (describeKeys(table.KeySchema) !== describeKeys(definition.KeySchema) || !typesMatch) {
     const expected = (definition.KeySchema ?? []).map((k) => `${k.AttributeName} (${k.KeyType})`).join(', ');
-    throw new StoreUnavailableError(`table "${definition.TableName}" exists with other keys; expected ${expected}`);
+    throw new StoreSetupError('TABLE_NAME', `table "${definition.TableName}" exists with other keys; expected ${expected}`);
   }
 }
