@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import { withoutQuerySecrets } from './log-safe.js';
 import { DYNAMODB_LIMITS } from './stores/dynamodb/dynamodb-store-config.js';
+import { connectionStringParts } from './stores/mongodb/mongodb-store-config.js';
 
 export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
@@ -132,16 +133,9 @@ const url = (protocols: readonly string[]) => (value: string): ParseResult<strin
 /** What usually makes a URL with the right scheme fail to parse. */
 const MALFORMED_URL = 'a port up to 65535, and `/`, `#`, `?` or `@` in a user name or password percent-encoded';
 
-/**
- * MongoDB's connection string, checked by its own grammar: a replica set lists several hosts
- * (`mongodb://a:27017,b:27017/db?replicaSet=rs0`), which no WHATWG URL parses.
- */
-const MONGODB_URI = /^mongodb(?:\+srv)?:\/\/(?:[^@/?#\s]+@)?[^@/?#\s]+(\/[^?#\s]*)?(\?[^#\s]*)?$/i;
+/** MongoDB's own grammar: a replica set's several hosts are no WHATWG URL (connectionStringParts). */
 const mongodbUri = (value: string): ParseResult<string> =>
-  value === '' || MONGODB_URI.test(value) ? { value } : { expected: `a connection string starting with mongodb:// or mongodb+srv://, with ${MALFORMED_URL}` };
-
-/** The database a MongoDB connection string names in its path; empty when it names none. */
-const mongodbDatabase = (uri: string): string => decodeURIComponent((MONGODB_URI.exec(uri)?.[1] ?? '').replace(/^\//, ''));
+  value === '' || connectionStringParts(value) ? { value } : { expected: `a connection string starting with mongodb:// or mongodb+srv://, with ${MALFORMED_URL}` };
 
 /**
  * SQLite's special names would give the API's reader and the writer thread two databases: each opens the
@@ -224,7 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     if (values.storageType === 'mongodb' && values.mongodbUri === '') {
       problems.push('MONGODB_URI is empty: STORAGE_TYPE=mongodb needs a connection string such as mongodb://host:27017/db');
-    } else if (values.storageType === 'mongodb' && values.mongodbUri !== undefined && mongodbDatabase(values.mongodbUri) === '') {
+    } else if (values.storageType === 'mongodb' && values.mongodbUri !== undefined && connectionStringParts(values.mongodbUri)?.database === '') {
       // Without a database in the path the driver silently writes to "test".
       problems.push('MONGODB_URI=(value hidden) is not valid: expected a database name in its path, such as mongodb://host:27017/ingestion');
     }

@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoServerError, MongoServerSelectionError } from 'mongodb';
 import { errorCode, StoreUnavailableError } from '../../errors.js';
 import { NETWORK_REASONS } from '../network-reasons.js';
+import { connectionStringParts } from './mongodb-store-config.js';
 
 /**
  * Runs one driver call and turns any failure into StoreUnavailableError. The driver's text can hold the host
@@ -40,8 +41,7 @@ const AUTHENTICATION_FAILED = 18;
  * password) and the reason in our words, where the driver's text would carry the whole topology.
  */
 export function describeMongoConnectFailure(uri: string, error: unknown): string {
-  const hosts = /^mongodb(?:\+srv)?:\/\/(?:[^@/?#\s]+@)?([^@/?#\s]+)/i.exec(uri)?.[1] ?? 'the configured server';
-  return `MongoDB at ${hosts}: ${connectReason(error)}`;
+  return `MongoDB at ${connectionStringParts(uri)?.hosts ?? 'the configured server'}: ${connectReason(error)}`;
 }
 
 function connectReason(error: unknown): string {

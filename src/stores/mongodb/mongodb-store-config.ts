@@ -24,3 +24,16 @@ export const MONGODB_DEFAULTS = Object.freeze({
   /** Attempts at a batch whose upserts collided with another writer's insert of the same id (E11000). */
   duplicateKeyAttempts: 3,
 });
+
+/**
+ * MongoDB's connection string, by its own grammar: a replica set lists several hosts
+ * (`mongodb://a:27017,b:27017/db?replicaSet=rs0`), which no WHATWG URL parses. Groups: the hosts, the path.
+ */
+const CONNECTION_STRING = /^mongodb(?:\+srv)?:\/\/(?:[^@/?#\s]+@)?([^@/?#\s]+)(\/[^?#\s]*)?(?:\?[^#\s]*)?$/i;
+
+/** The parts of a connection string safe to show (hosts and database, never user or password), or undefined. */
+export function connectionStringParts(uri: string): { hosts: string; database: string } | undefined {
+  const match = CONNECTION_STRING.exec(uri);
+  if (!match) return undefined;
+  return { hosts: match[1] ?? '', database: decodeURIComponent((match[2] ?? '').replace(/^\//, '')) };
+}
