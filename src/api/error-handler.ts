@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, MethodNotAllowedError, RouteNotFoundError, type ErrorCode } from '../errors.js';
+import { AppError, MethodNotAllowedError, RouteNotFoundError, StoreUnavailableError, type ErrorCode } from '../errors.js';
 import { describeError } from '../log-safe.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 
@@ -37,7 +37,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
       return send(reply, 400, 'INVALID_REQUEST', validationMessage(error, request));
     }
     if (error instanceof AppError) {
-      if (error.statusCode === 503) request.log.warn({ error: describeError(error) }, 'store unavailable');
+      // Only the store's 503: a shed request (OVERLOADED) or POST /ingest during shutdown says nothing about it.
+      if (error instanceof StoreUnavailableError) request.log.warn({ error: describeError(error) }, 'store unavailable');
       if (error.statusCode < 500 || error.statusCode === 503) return send(reply, error.statusCode, error.code, error.message);
     } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       const refusal = BODY_REFUSALS[error.code];
