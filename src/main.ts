@@ -136,6 +136,9 @@ interface ShutdownDeps {
   readonly timeoutMs: number;
 }
 
+/** The longest requests in flight get to finish at shutdown before the connections left are cut. */
+const MAX_DRAIN_MS = 5_000;
+
 /**
  * SIGTERM/SIGINT: stop accepting connections and drain requests (Fastify answers 503 to new ones meanwhile),
  * cancel the run in flight (it records itself as failed, its staged records dropped), close the store, exit 0.
@@ -154,7 +157,11 @@ function installShutdown({ app, scheduler, store, logger, timeoutMs }: ShutdownD
       logger.error({ timeoutMs }, 'shutdown took longer than SHUTDOWN_TIMEOUT: exiting now');
       process.exit(1);
     }, timeoutMs).unref();
-    const results = await Promise.allSettled([app.close(), scheduler.stop()]);
+    // The server closes once every connection has ended, and a client still sending its request (a slow or
+    // stalled one), or one kept alive after an answer given during shutdown, would hold it until the forced
+    // exit. Requests in flight get half of SHUTDOWN_TIMEOUT, at most MAX_DRAIN_MS; then what is left is cut.
+    const drain = setTimeout(() => app.server.closeAllConnections(), Math.min(timeoutMs / 2, MAX_DRAIN_MS)).unref();
+    const results = await Promise.allSettled([app.close().finally(() => clearTimeout(drain)), scheduler.stop()]);
     for (const result of results) if (result.status === 'rejected') logger.error({ error: describeError(result.reason) }, 'shutdown step failed');
     await store.close().catch((error: unknown) => logger.error({ error: describeError(error) }, 'closing the store failed'));
     logger.info('stopped');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { IngestionStatus, Post, Run } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
@@ -40,6 +41,25 @@ for (const backend of selectedBackends()) {
       services.push(started);
       return started;
     }
+
+    it('when SIGTERM comes while a client is still sending its request, then the service cuts it after the drain and exits 0 within SHUTDOWN_TIMEOUT', { skip: backend.name !== 'sqlite' && 'the same on every store' }, async () => {
+      const svc = await service(uniqueTableName(), { SHUTDOWN_TIMEOUT: '4s' });
+      await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      // Headers sent part way, as a slow or stalled client leaves them: the server cannot close while it waits.
+      const { port } = new URL(svc.url);
+      const slow = connect(Number(port), '127.0.0.1');
+      slow.on('error', () => undefined);
+      await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+      slow.write('GET /posts HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const signalled = Date.now();
+      const code = await svc.stop('SIGTERM');
+      const tookMs = Date.now() - signalled;
+      slow.destroy();
+      assert.equal(code, 0, `exits 0, not by the forced exit; stderr: ${svc.stderr.join(' | ')}`);
+      assert.ok(tookMs < 4_000, `exited after ${tookMs} ms, within SHUTDOWN_TIMEOUT`);
+      assert.ok(svc.logs.some((line) => line.msg === 'stopped'));
+    });
 
     it('when the service starts, then it ingests at once and serves posts, status and runs', async () => {
       upstream.setPosts(makePosts(100));
