@@ -7,7 +7,7 @@ import { MissingHostError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
-import { answerClientError, refuseConnect, routerErrorAnswer } from './framework-errors.js';
+import { routerErrorAnswer, socketErrorAnswers } from './framework-errors.js';
 import { API_KEY_SCHEMES, registerProtection, type ProtectionOptions } from './protection.js';
 import { lazyRequestLogger, loggedUrl } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
@@ -35,6 +35,7 @@ const SECURITY_HEADERS = securityHeaders();
 
 /** Builds the HTTP API; never listens, so tests call `inject()` and main calls `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const socketErrors = socketErrorAnswers(deps.logger as FastifyBaseLogger, deps.metrics);
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // A caller's X-Request-Id is kept when it is sane, so one id follows a request across services.
@@ -47,7 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     childLoggerFactory: lazyRequestLogger,
     bodyLimit: 64 * 1024,
     frameworkErrors: routerErrorAnswer(deps.metrics),
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: socketErrors.answerClientError,
     // Node would answer a request without Host with an empty 400; the hook below answers it in the API's shape.
     http: { requireHostHeader: false },
     // Headers are capped by Node at 16 KiB (431 above); a client that trickles a request is cut off.
@@ -56,7 +57,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  refuseConnect(app.server);
+  socketErrors.refuseConnect(app.server);
   // No route reads text, and Fastify parses text/plain by default: POST /ingest would take `hi` as its body.
   // Without the parser such a body is a 415 like any other type but JSON.
   app.removeContentTypeParser('text/plain');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import { errorBody } from './error-handler.js';
 import { loggedUrl } from './request-logger.js';
@@ -55,14 +55,30 @@ function answerOnSocket(socket: Duplex, body: ErrorBody, head = false): void {
   );
 }
 
-/** Node's clientError: `rawPacket` holds the bytes the parser choked on (a Buffer, though typed loosely). */
-export function answerClientError(error: { code?: string; rawPacket?: unknown }, socket: Duplex): void {
-  // A reset connection has nobody left to answer.
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const head = Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
-  answerOnSocket(socket, PARSER_ERRORS[error.code ?? ''] ?? MALFORMED, head);
-}
+/** The method label of a request the parser gave up on: no method was read. */
+export const UNPARSED_METHOD = 'unknown';
 
-export function refuseConnect(server: Server): void {
-  server.on('connect', (_request, socket: Duplex) => answerOnSocket(socket, CONNECT_REFUSED));
+/**
+ * What the HTTP parser refused (`clientErrorHandler`) and CONNECT: no request object and no hook exists for
+ * them, so each is logged at info and counted under NOT_FOUND_ROUTE here, as every other 4xx is. A slow or
+ * stalled client (408) and oversized headers (431) are then seen in the log and in http_requests_total.
+ */
+export function socketErrorAnswers(logger: FastifyBaseLogger, metrics: Metrics | undefined) {
+  const refused = (socket: Duplex, body: ErrorBody, method: string, head = false) => {
+    answerOnSocket(socket, body, head);
+    logger.info({ method, statusCode: body.statusCode }, 'request');
+    metrics?.observeRequest(method, NOT_FOUND_ROUTE, body.statusCode, 0);
+  };
+  return {
+    /** Node's clientError: `rawPacket` holds the bytes the parser choked on (a Buffer, though typed loosely). */
+    answerClientError(error: { code?: string; rawPacket?: unknown }, socket: Duplex): void {
+      // A reset connection has nobody left to answer.
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const head = Buffer.isBuffer(error.rawPacket) && error.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+      refused(socket, PARSER_ERRORS[error.code ?? ''] ?? MALFORMED, UNPARSED_METHOD, head);
+    },
+    refuseConnect(server: Server): void {
+      server.on('connect', (_request, socket: Duplex) => refused(socket, CONNECT_REFUSED, 'CONNECT'));
+    },
+  };
 }

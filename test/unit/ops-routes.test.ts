@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +10,7 @@ import { buildApp } from '../../src/api/app.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { RUN_HISTORY_LIMIT } from '../../src/stores/store.js';
+import { sendRawRequest } from '../support/raw-http.js';
 import { at, ingestRun, samplePost } from '../support/store-fixtures.js';
 
 const logger = pino({ level: 'silent' });
@@ -104,6 +106,18 @@ describe('GET /metrics', () => {
     const { body } = await app.inject({ method: 'GET', url: '/metrics' });
     assert.match(body, /^http_requests_total\{method="GET",route="not_found",status_code="400"\} 1$/m);
     assert.match(body, /^http_request_duration_seconds_count\{method="GET",route="not_found"\} [1-9]/m);
+  });
+
+  it('when the HTTP parser refuses a request, or CONNECT is asked, then each is counted under not_found by its method', async () => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const malformed = await sendRawRequest(port, { method: 'GET', target: '/posts', version: 'HTTP/1.1', headerLines: ['Host: x', 'no colon here'] }, 5_000);
+    assert.equal(malformed?.statusCode, 400);
+    const tunnel = await sendRawRequest(port, { method: 'CONNECT', target: 'example.com:443', version: 'HTTP/1.1', headerLines: ['Host: example.com:443'] }, 5_000);
+    assert.equal(tunnel?.statusCode, 405);
+    const { body } = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.match(body, /^http_requests_total\{method="unknown",route="not_found",status_code="400"\} 1$/m);
+    assert.match(body, /^http_requests_total\{method="CONNECT",route="not_found",status_code="405"\} 1$/m);
   });
 
   it('when scraped, then it includes the default process metrics and the ingestion metrics', async () => {
