@@ -50,7 +50,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: routerErrorAnswer(deps.metrics),
     clientErrorHandler: socketErrors.answerClientError,
     // Node would answer a request without Host with an empty 400; the hook below answers it in the API's shape.
-    http: { requireHostHeader: false },
+    // Node checks the timeouts below every connectionsCheckingInterval (30 s by default), so a client trickling
+    // its request was cut off after 30 to 90 s; checked every second, it is cut off after 30 to 31 s.
+    http: { requireHostHeader: false, connectionsCheckingInterval: 1_000, headersTimeout: 30_000 },
     // Headers are capped by Node at 16 KiB (431 above); a client that trickles a request is cut off.
     requestTimeout: 30_000,
     trustProxy: deps.protection?.trustProxy ?? false,
