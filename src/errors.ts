@@ -171,6 +171,13 @@ export class OverloadedError extends AppError {
   }
 }
 
+/** A request that arrived after SIGTERM: this replica is draining, and another one answers. */
+export class ShuttingDownError extends AppError {
+  constructor() {
+    super('SHUTTING_DOWN', 503, 'this replica is shutting down; retry, and another replica answers');
+  }
+}
+
 /** Every code above, for the test that keeps this catalog and the README in step. */
 export const ERROR_CODES = [
   'CONFIG_INVALID',
@@ -189,6 +196,7 @@ export const ERROR_CODES = [
   'INGEST_DISABLED',
   'RATE_LIMITED',
   'OVERLOADED',
+  'SHUTTING_DOWN',
   'INVALID_REQUEST',
   'BODY_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',

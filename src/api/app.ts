@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { MissingHostError } from '../errors.js';
+import { MissingHostError, ShuttingDownError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
@@ -56,6 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Headers are capped by Node at 16 KiB (431 above); a client that trickles a request is cut off.
     requestTimeout: 30_000,
     trustProxy: deps.protection?.trustProxy ?? false,
+    // Fastify's own 503 during shutdown has a fixed body outside the API's shape; the hook below answers instead.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -63,8 +65,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // No route reads text, and Fastify parses text/plain by default: POST /ingest would take `hi` as its body.
   // Without the parser such a body is a 415 like any other type but JSON.
   app.removeContentTypeParser('text/plain');
+  // Set as close() begins, when Fastify also starts answering `Connection: close`.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   // Callback-style hooks, one per stage: they run on every request, and each async hook costs a promise.
   app.addHook('onRequest', (request, _reply, done) => {
+    if (closing) return done(new ShuttingDownError());
     done(request.raw.httpVersion === '1.1' && request.headers.host === undefined ? new MissingHostError() : undefined);
   });
   app.addHook('onSend', (request, reply, payload, done) => {

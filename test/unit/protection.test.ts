@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +152,43 @@ describe('rate limit', () => {
       assert.equal(limited.json?.code, 'RATE_LIMITED');
     }
     assert.equal((await call(app, { method: 'GET', url: '/nope', remoteAddress: '10.0.0.9', headers: { 'x-api-key': KEY } })).status, 404, 'another client has its own budget');
+  });
+});
+
+describe('shutdown', () => {
+  it('when a request arrives on an open connection while the app closes, then it gets 503 SHUTTING_DOWN in the error shape with Connection: close', async () => {
+    const app = await appWith({});
+    let entered: () => void = () => undefined;
+    let release: () => void = () => undefined;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    app.get('/held', async () => {
+      entered();
+      await gate;
+      return { held: true };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const socket = connect((app.server.address() as AddressInfo).port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
+    await inside;
+    const closed = app.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    // The connection is busy with /held, so the close leaves it open: the next request on it comes while closing.
+    socket.write('GET /posts HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    await ended;
+    await closed;
+    const [first, second] = received.split(/(?=HTTP\/1\.1 )/);
+    assert.match(first ?? '', /^HTTP\/1\.1 200 /, 'the request in flight still finishes');
+    assert.match(second ?? '', /^HTTP\/1\.1 503 /);
+    assert.match(second ?? '', /\r\nconnection: close\r\n/i);
+    const body = JSON.parse((second ?? '').split('\r\n\r\n')[1] ?? '{}') as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode']);
+    assert.equal(body.code, 'SHUTTING_DOWN');
   });
 });
 
