@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
@@ -18,6 +18,14 @@ export interface ProtectionOptions {
   readonly maxEventLoopDelayMs: number;
 }
 
+/** Requests shed for load: logged at debug only, since a line each would add to the load being shed. */
+const shed = new WeakSet<FastifyRequest>();
+
+/** Whether load shedding answered this request (503 OVERLOADED). */
+export function wasShed(request: FastifyRequest): boolean {
+  return shed.has(request);
+}
+
 /** Seconds a shed request is told to wait: long enough for a lag spike to pass, short for a client. */
 const OVERLOADED_RETRY_AFTER_S = 5;
 
@@ -35,6 +43,7 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       // A rejection goes to the error handler, which answers in the API's error shape; nothing lets it through.
       pressureHandler: (request, reply) => {
         if (isPublicRoute(request)) return undefined;
+        shed.add(request);
         reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_S));
         return Promise.reject(new OverloadedError());
       },
