@@ -56,7 +56,7 @@ function answerOnSocket(socket: Duplex, body: ErrorBody, head = false): void {
 }
 
 /** The method label of a request the parser gave up on: no method was read. */
-export const UNPARSED_METHOD = 'unknown';
+const UNPARSED_METHOD = 'unknown';
 
 /**
  * What the HTTP parser refused (`clientErrorHandler`) and CONNECT: no request object and no hook exists for

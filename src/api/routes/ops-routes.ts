@@ -20,9 +20,7 @@ const READY_TIMEOUT_MS = 2_000;
  * only when the app was built with metrics.
  */
 export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metrics | undefined }> = async (app, { store, metrics }) => {
-  // Probes that come while a ping is unanswered share it, so a silent store holds one connection, not one a probe.
-  let pending: Promise<void> | undefined;
-  const ping = () => (pending ??= store.ping().finally(() => (pending = undefined)));
+  const ping = sharedWhilePending(() => store.ping());
   app.get(
     '/ready',
     { config: { public: true }, schema: { summary: 'Readiness: the store answers', response: { 200: ReadySchema, 503: Type.Ref(ErrorSchema) } } },
@@ -40,12 +38,10 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metr
     const { registry, lastSuccess } = metrics;
     // The last success is read from the store at each scrape, not remembered from this process's own runs: a
     // replica that did not run it, or that restarted since, reports it too (0 until a run has succeeded).
-    let reading: Promise<void> | undefined;
-    const readLastSuccess = () =>
-      (reading ??= store
-        .getStatus()
-        .then(({ last_successful_run: startedAt }) => void lastSuccess.set(startedAt === null ? 0 : Date.parse(startedAt) / 1000))
-        .finally(() => (reading = undefined)));
+    const readLastSuccess = sharedWhilePending(async () => {
+      const { last_successful_run: startedAt } = await store.getStatus();
+      lastSuccess.set(startedAt === null ? 0 : Date.parse(startedAt) / 1000);
+    });
     app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
       // A store that fails or stays silent leaves the last reading: the scrape still answers, and /ready tells.
       await within(READY_TIMEOUT_MS, readLastSuccess(), () => new StoreUnavailableError('status: no answer')).catch(() => undefined);
@@ -54,6 +50,15 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ store: Store; metrics?: Metr
     });
   }
 };
+
+/**
+ * `call`, shared by everyone who asks while it is unanswered: probes and scrapes that come while the store is
+ * silent hold one of its connections, not one each.
+ */
+function sharedWhilePending<T>(call: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => (pending ??= call().finally(() => (pending = undefined)));
+}
 
 /** `work`'s answer, or `silence()`'s error once `ms` pass without one. */
 async function within<T>(ms: number, work: Promise<T>, silence: () => Error): Promise<T> {
