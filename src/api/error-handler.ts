@@ -54,11 +54,13 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const path = request.url.split('?')[0] ?? '/';
     const shown = path.length > 100 ? `${path.slice(0, 100)}…` : path;
     const allowed = allowedMethods(path);
+    // HEAD's headers must be GET's (RFC 9110, 9.3.2), content-length too: the unsent body names GET.
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
     if (allowed.length > 0) {
-      const error = new MethodNotAllowedError(request.method, shown, allowed);
+      const error = new MethodNotAllowedError(method, shown, allowed);
       return send(reply.header('allow', allowed.join(', ')), 405, error.code, error.message);
     }
-    const error = new RouteNotFoundError(request.method, shown);
+    const error = new RouteNotFoundError(method, shown);
     return send(reply, 404, error.code, error.message);
   });
 }

@@ -200,6 +200,17 @@ describe('API on an empty SQLite store', () => {
     }
   });
 
+  it('when HEAD asks a path no GET takes, then its headers are the GET answer\'s, content-length included', async () => {
+    for (const url of ['/nope', '/ingest']) {
+      const get = await app.inject({ method: 'GET', url });
+      const head = await app.inject({ method: 'HEAD', url });
+      assert.equal(head.statusCode, get.statusCode, url);
+      assert.equal(head.body, '', url);
+      assert.equal(head.headers['content-length'], get.headers['content-length'], url);
+      assert.equal(head.headers.allow, get.headers.allow, url);
+    }
+  });
+
   it('when GET /status before any run, then it answers never_run', async () => {
     const response = await app.inject({ method: 'GET', url: '/status' });
     assert.equal(response.statusCode, 200);
