@@ -51,10 +51,22 @@ export class MethodNotAllowedError extends AppError {
   }
 }
 
-/** The store cannot be reached or refused the operation; the API answers 503, a run fails. */
+/**
+ * The store cannot be reached or refused the operation; the API answers 503, a run fails. `refusal` is the
+ * store's answer in our words when waiting would not change it (no privilege, a dropped table): the message
+ * then says what to fix instead of to try again.
+ */
 export class StoreUnavailableError extends AppError {
-  constructor(operation: string, options?: { cause?: unknown }) {
-    super('STORE_UNAVAILABLE', 503, `the store is unavailable (${operation}); try again shortly`, options);
+  constructor(operation: string, options?: { cause?: unknown; refusal?: string | undefined }) {
+    const refusal = options?.refusal;
+    super(
+      'STORE_UNAVAILABLE',
+      503,
+      refusal === undefined
+        ? `the store is unavailable (${operation}); try again shortly`
+        : `the store refused (${operation}): ${refusal}; it will refuse again until an operator fixes that`,
+      options,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, waitUntilTableExists, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
 import { loadConfig } from '../../src/config.js';
 import { OffsetTooDeepError, StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/stores/create-store.js';
@@ -12,6 +12,7 @@ import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
 import { freePort } from '../support/free-port.js';
 import { startDynalite, TEST_CREDENTIALS, TEST_REGION, testStoreConfig } from '../support/dynamodb-backend.js';
+import { rejection } from '../support/store-fixtures.js';
 
 const SOURCE = 'dynamodb-test';
 const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
@@ -234,7 +235,18 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       assert.ok(error instanceof StoreUnavailableError);
       assert.equal(attempts, 1);
       assert.doesNotMatch(error.message, /arn:|authorized/);
+      assert.match(error.message, /^the store refused \(get post\): access denied; it will refuse again until an operator fixes that$/);
       assert.equal((error.cause as Error).name, 'AccessDeniedException');
+    });
+
+    it('when a table is deleted under a running store, then reads fail saying it does not exist, not to try again shortly', async () => {
+      const store = newStore();
+      await store.init();
+      await admin.send(new DeleteTableCommand({ TableName: tableNameOf(store) }));
+      await waitUntilTableNotExists({ client: admin, maxWaitTime: 30 }, { TableName: tableNameOf(store) });
+      const error = await rejection(store.listPosts({ limit: 1, offset: 0 }));
+      assert.ok(error instanceof StoreUnavailableError);
+      assert.match(error.message, /^the store refused \([a-z ]+\): a table of the service does not exist; it will refuse again until an operator fixes that$/);
     });
   });
 

@@ -161,6 +161,22 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     }
   });
 
+  it('when the service\'s role loses its privileges while it runs, then reads and a run fail saying so, not to try again shortly', async () => {
+    const admin = await directClient();
+    const role = `svc_${Date.now().toString(36)}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+    await admin.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+    const store = newStore({ uri: postgresUri(server.connection, { user: role, password: 'pw' }) });
+    await store.init();
+    await store.listPosts({ limit: 1, offset: 0 });
+
+    await admin.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+    for (const error of [await rejection(store.listPosts({ limit: 1, offset: 0 })), await rejection(store.beginRun({ runId: 'r1', startedAt: at(1) }))]) {
+      assert.ok(isUnavailable(error));
+      assert.match((error as Error).message, /^the store refused \([a-z ]+\): permission denied; it will refuse again until an operator fixes that$/);
+    }
+  });
+
   it('when several replicas init one fresh table at once, then all succeed and each migration runs once', async () => {
     const tableName = uniqueTableName('pg');
     const replicas = Array.from({ length: 4 }, () => newStore({ tableName }));

@@ -66,7 +66,7 @@ export async function callDynamoDb<T>(
     });
   } catch (error) {
     if (expected(error) || error instanceof StoreUnavailableError) throw error;
-    throw new StoreUnavailableError(operation, { cause: error });
+    throw new StoreUnavailableError(operation, { cause: error, refusal: lastingRefusal(error) });
   }
 }
 
@@ -78,6 +78,13 @@ const REFUSALS: Readonly<Record<string, string>> = {
   AccessDeniedException: 'access denied',
   CredentialsProviderError: 'no AWS credentials were found',
 };
+
+/** After start, a refusal above or a table deleted under the service: AWS answers the same until fixed. */
+function lastingRefusal(error: unknown): string | undefined {
+  const name = (error as AwsLikeError | undefined)?.name;
+  if (name === 'ResourceNotFoundException') return 'a table of the service does not exist';
+  return name === undefined ? undefined : REFUSALS[name];
+}
 
 /**
  * A failure to reach DynamoDB at start, said with where (the endpoint, or AWS's region) and why in our words;

@@ -12,7 +12,8 @@ export async function guard<T>(operation: string, fn: () => Promise<T>): Promise
     return await fn();
   } catch (error) {
     if (error instanceof StoreUnavailableError) throw error;
-    throw new StoreUnavailableError(operation, { cause: error });
+    const code = error instanceof pg.DatabaseError ? (error.code ?? '') : '';
+    throw new StoreUnavailableError(operation, { cause: error, refusal: LASTING_REFUSALS[code] });
   }
 }
 
@@ -37,11 +38,18 @@ export function classifyConnectError(error: unknown): RetryDecision {
   return { retryable: true, reason: 'network' };
 }
 
-const SERVER_REASONS: Readonly<Record<string, string>> = {
+/** Answers the server gives again until someone changes its setup (a password, a grant, a dropped table). */
+const LASTING_REFUSALS: Readonly<Record<string, string>> = {
   '28P01': 'authentication failed',
   '28000': 'authentication failed',
   '3D000': 'database does not exist',
   '42501': 'permission denied',
+  '42P01': 'a table of the service does not exist',
+  '25006': 'the server is read-only',
+};
+
+const SERVER_REASONS: Readonly<Record<string, string>> = {
+  ...LASTING_REFUSALS,
   '53300': 'too many connections',
   '57P03': 'the server is starting up',
 };
