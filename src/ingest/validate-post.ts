@@ -1,5 +1,5 @@
 import type { Post } from '../stores/store.js';
-import { OversizedElement } from '../upstream/json-array-elements.js';
+import { NotUtf8Element, OversizedElement } from '../upstream/json-array-elements.js';
 
 /** The largest id and userId accepted: PostgreSQL `integer`, and the bound every store is tested at. */
 export const MAX_ID = 2 ** 31 - 1;
@@ -22,6 +22,9 @@ export interface Stamp {
 export function validatePost(raw: unknown, stamp: Stamp): PostValidation {
   if (raw instanceof OversizedElement) {
     return { ok: false, reason: `record is ${raw.bytes} bytes of JSON, more than MAX_RECORD_BYTES (${raw.maxBytes})` };
+  }
+  if (raw instanceof NotUtf8Element) {
+    return { ok: false, reason: 'record holds bytes that are not UTF-8 (JSON between systems is UTF-8: RFC 8259)' };
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, reason: `record must be a JSON object, got ${describe(raw)}` };

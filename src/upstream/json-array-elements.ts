@@ -8,6 +8,8 @@
  * 250-byte records that is several times the rate of stream-json, a tokenizer written in JavaScript.
  */
 
+import { isUtf8 } from 'node:buffer';
+
 /** The body is not one JSON array of valid elements; the message says where and why, without the data. */
 export class JsonArrayError extends Error {}
 
@@ -21,6 +23,15 @@ export class OversizedElement {
     readonly maxBytes: number,
   ) {}
 }
+
+/**
+ * Stands, in the yielded elements, for one whose bytes are not UTF-8 (a body in Latin-1, a stray byte): decoding
+ * would store U+FFFD in their place, a record other than the one sent, so the run counts it as rejected.
+ */
+export class NotUtf8Element {}
+
+/** The UTF-8 byte order mark, which RFC 8259 (8.1) lets a parser ignore before the text. */
+const BYTE_ORDER_MARK = [0xef, 0xbb, 0xbf];
 
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
@@ -61,6 +72,8 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxE
   /** Bytes read before the current chunk, for error positions. */
   let consumed = 0;
   let index = 0;
+  /** How many bytes of a UTF-8 byte order mark opened the body. */
+  let markBytes = 0;
 
   /** Where the chunk's complete elements begin and end: [start, end) pairs, the first one after `carried`. */
   let spans: number[] = [];
@@ -74,10 +87,12 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxE
     if (oversized) return parseEach(chunk);
     const first = spans[0] as number;
     const last = spans[spans.length - 1] as number;
-    const head = carried.length === 0 ? undefined : Buffer.concat(carried);
     const piece = chunk.subarray(first, last);
+    const text = carried.length === 0 ? piece : Buffer.concat([...carried, piece]);
+    // Native and vectorised: a check per chunk costs next to nothing, and only a failing chunk is read per element.
+    if (!isUtf8(text)) return parseEach(chunk);
     try {
-      return JSON.parse(`[${head === undefined ? piece.toString('utf8') : Buffer.concat([head, piece]).toString('utf8')}]`) as unknown[];
+      return JSON.parse(`[${text.toString('utf8')}]`) as unknown[];
     } catch {
       parseEach(chunk);
       // Every element parsed alone, so their array should have too; if it did not, say so rather than guess.
@@ -94,8 +109,13 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxE
         elements.push(new OversizedElement(bytes, maxElementBytes));
         continue;
       }
+      const text = k === 0 && carried.length > 0 ? Buffer.concat([...carried, own]) : own;
+      if (!isUtf8(text)) {
+        elements.push(new NotUtf8Element());
+        continue;
+      }
       try {
-        elements.push(JSON.parse((k === 0 && carried.length > 0 ? Buffer.concat([...carried, own]) : own).toString('utf8')));
+        elements.push(JSON.parse(text.toString('utf8')));
       } catch {
         throw new JsonArrayError(`element ${index + k / 2} is not valid JSON`);
       }
@@ -159,6 +179,12 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxE
       if (isWhitespace(byte)) continue;
       switch (state) {
         case 'before-array':
+          if (consumed + i === markBytes && byte === BYTE_ORDER_MARK[markBytes]) {
+            markBytes += 1;
+            break;
+          }
+          if (markBytes % BYTE_ORDER_MARK.length !== 0) fail('a byte order mark cut short', i);
+          if (consumed + i === 0 && (byte === 0xff || byte === 0xfe)) fail('a UTF-16 byte order mark (JSON between systems is UTF-8)', i);
           if (byte !== OPEN_BRACKET) fail('expected a JSON array', i);
           state = 'before-first';
           break;

@@ -142,6 +142,21 @@ if (backend) {
       assert.equal(run?.records_rejected, 4);
     });
 
+    it('when a record holds bytes that are not UTF-8, then it alone is rejected saying so, and a byte order mark before the array is read past', async () => {
+      const latin1 = Buffer.from('{"id":2,"userId":1,"title":"caf\u00e9","body":"b"}', 'latin1');
+      const body = Buffer.concat([Buffer.from('\uFEFF[{"id":1,"userId":1,"title":"caf\u00e9","body":"b"},'), latin1, Buffer.from(',{"id":3,"userId":1,"title":"t","body":"b"}]')]);
+      const { svc } = await scenario([{ kind: 'raw', body }]);
+      const status = await svc.waitFor<IngestionStatus>('/status', finished);
+      assert.equal(status.status, 'success');
+      assert.equal(status.records_ingested, 2);
+      assert.equal(status.records_rejected, 1);
+      const [rejection] = await svc.waitForLogs((l) => l.msg === 'record rejected', 1);
+      assert.equal(rejection?.index, 1);
+      assert.match(String(rejection?.reason), /^record holds bytes that are not UTF-8/);
+      assert.equal((await svc.get<{ title: string }>('/posts/1')).body.title, 'caf\u00e9');
+      assert.equal((await svc.get('/posts/2')).status, 404);
+    });
+
     it('when a record is longer than MAX_RECORD_BYTES, then it alone is rejected with its size, and the others are stored', async () => {
       const huge = { id: 3, userId: 1, title: 'huge', body: 'x'.repeat(3 * 1024 * 1024) };
       const posts = [...makePosts(2), huge, ...makePosts(2, 4)];

@@ -8,7 +8,7 @@ const COMPRESS = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync 
 export type Behaviour =
   | { readonly kind: 'posts' }
   | { readonly kind: 'status'; readonly status: number; readonly headers?: Record<string, string> }
-  | { readonly kind: 'raw'; readonly body: string }
+  | { readonly kind: 'raw'; readonly body: string | Buffer }
   /** Sends part of the body, promising more with Content-Length, then cuts the connection. */
   | { readonly kind: 'truncated' }
   /** Accepts the request and never answers. */

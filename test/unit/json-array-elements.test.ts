@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { JsonArrayError, OversizedElement, jsonArrayElements } from '../../src/upstream/json-array-elements.js';
+import { JsonArrayError, NotUtf8Element, OversizedElement, jsonArrayElements } from '../../src/upstream/json-array-elements.js';
 
 /** The text as chunks cut at the given byte offsets, as a network would deliver it. */
-async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenerator<Buffer> {
-  const bytes = Buffer.from(text, 'utf8');
+async function* chunked(text: string | Buffer, cuts: readonly number[] = []): AsyncGenerator<Buffer> {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   let from = 0;
   for (const cut of [...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b)) {
     yield bytes.subarray(from, cut);
@@ -14,13 +14,13 @@ async function* chunked(text: string, cuts: readonly number[] = []): AsyncGenera
   yield bytes.subarray(from);
 }
 
-async function elements(text: string, cuts: readonly number[] = [], maxElementBytes?: number): Promise<unknown[]> {
+async function elements(text: string | Buffer, cuts: readonly number[] = [], maxElementBytes?: number): Promise<unknown[]> {
   const found: unknown[] = [];
   for await (const group of jsonArrayElements(chunked(text, cuts), maxElementBytes)) found.push(...group);
   return found;
 }
 
-async function failure(text: string): Promise<string> {
+async function failure(text: string | Buffer): Promise<string> {
   try {
     await elements(text);
   } catch (error) {
@@ -116,6 +116,29 @@ describe('jsonArrayElements', () => {
     assert.match(await failure('[1}'), /expected ',' or '\]'/);
     assert.match(await failure('[1] x'), /unexpected data after the array/);
     assert.match(await failure('[1][2]'), /unexpected data after the array/);
+  });
+
+  it('when elements hold bytes that are not UTF-8 (Latin-1, a stray byte), then each comes out as a NotUtf8Element in its place, cut anywhere', async () => {
+    const body = Buffer.concat([Buffer.from('[{"t":"a"},{"t":"caf'), Buffer.from([0xe9]), Buffer.from('"},{"t":"é"},{"t":"x'), Buffer.from([0xff, 0xc3]), Buffer.from('"}]')]);
+    for (let cut = 0; cut <= body.length; cut++) {
+      for (const bound of [undefined, 14]) {
+        const found = await elements(body, [cut, cut + 3], bound);
+        assert.deepEqual(found.slice(0, 1), [{ t: 'a' }], `cut at ${cut}`);
+        assert.ok(found[1] instanceof NotUtf8Element, `cut at ${cut}`);
+        assert.deepEqual(found[2], { t: 'é' }, `cut at ${cut}`);
+        assert.ok(found[3] instanceof NotUtf8Element, `cut at ${cut}`);
+        assert.equal(found.length, 4);
+      }
+    }
+  });
+
+  it('when the body opens with UTF-8\'s byte order mark, then it is read past, cut anywhere; anything else before the array is refused', async () => {
+    for (let cut = 0; cut <= 6; cut++) assert.deepEqual(await elements('\uFEFF[1, 2]', [cut, cut + 1]), [1, 2]);
+    assert.deepEqual(await elements('\uFEFF \n[1]'), [1]);
+    assert.match(await failure(Buffer.from([0xef, 0xbb, 0x5b, 0x31, 0x5d])), /a byte order mark cut short at byte 2/);
+    assert.match(await failure(' \uFEFF[1]'), /expected a JSON array at byte 1/);
+    assert.match(await failure('\uFEFF\uFEFF[1]'), /expected a JSON array at byte 3/);
+    assert.match(await failure(Buffer.from([0xff, 0xfe, 0x5b, 0x00, 0x5d, 0x00])), /a UTF-16 byte order mark \(JSON between systems is UTF-8\) at byte 0/);
   });
 
   it('when an element is malformed, then it is refused naming the element, not its text', async () => {
