@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     replica: config.replicaId,
     store,
     logger,
+    metrics,
     runOnce: (run) =>
       runIngestion(
         {

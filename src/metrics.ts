@@ -46,9 +46,12 @@ export function createMetrics(): Metrics {
     httpRequests.inc({ method, route, status_code: statusCode });
     httpDuration.observe({ method, route }, seconds);
   };
+  const runs = new Counter({ name: 'ingestion_runs_total', help: 'Ingestion runs finished, by outcome (success or failed).', labelNames: ['outcome'] as const, registers });
+  // Both series exist from the start, so the first failure after a restart is an increase from 0 to rate() over.
+  for (const outcome of ['success', 'failed']) runs.inc({ outcome }, 0);
   return {
     registry,
-    runs: new Counter({ name: 'ingestion_runs_total', help: 'Ingestion runs finished, by outcome (success or failed).', labelNames: ['outcome'], registers }),
+    runs,
     recordsIngested: new Counter({ name: 'ingestion_records_ingested_total', help: 'Valid records stored by successful runs.', registers }),
     recordsRejected: new Counter({ name: 'ingestion_records_rejected_total', help: 'Invalid records skipped, in successful and failed runs.', registers }),
     // A run fetches a whole upstream: from well under a second to minutes.

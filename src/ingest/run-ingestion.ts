@@ -33,6 +33,8 @@ export interface RunTicket {
   readonly runId: string;
   readonly startedAt: Date;
   readonly signal: AbortSignal;
+  /** Called once the store holds the run as `running`: POST /ingest answers 202 then, not before. */
+  readonly onBegun?: () => void;
 }
 
 export interface RunOutcome {
@@ -67,6 +69,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     metrics?.runs.inc({ outcome: 'failed' });
     throw error;
   });
+  run.onBegun?.();
   log.info({ startedAt }, 'run started');
   // The latest attempt's counts, kept as it goes: a run that fails still reports what its last attempt rejected.
   let tally: Tally = { valid: 0, rejected: 0 };

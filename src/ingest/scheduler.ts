@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RunInProgressError, RunInterruptedError, RunTimedOutError } from '../errors.js';
 import { describeError } from '../log-safe.js';
+import type { Metrics } from '../metrics.js';
 import type { LeaseState, Store } from '../stores/store.js';
 import type { RunOutcome, RunTicket } from './run-ingestion.js';
 
@@ -19,6 +20,8 @@ export interface SchedulerOptions {
   /** One run; its outcome, when it has one, tells a run that succeeded from one the cancellation stopped. */
   readonly runOnce: (run: RunTicket) => Promise<Pick<RunOutcome, 'status'> | void>;
   readonly logger: Logger;
+  /** Runs a recovery marks failed count here as failed runs: the replica that ran them cannot count them. */
+  readonly metrics?: Pick<Metrics, 'runs'> | undefined;
   readonly now?: () => number;
 }
 
@@ -43,6 +46,8 @@ export class IngestionScheduler {
   #timer: NodeJS.Timeout | undefined;
   #current: Promise<void> | undefined;
   #currentAbort: AbortController | undefined;
+  /** The current run has recorded its end and is giving the lease back. */
+  #ending = false;
   /** Lease requests, one at a time, so a timer tick and POST /ingest cannot both start a run here. */
   #turn: Promise<unknown> = Promise.resolve();
   #stopped = false;
@@ -63,16 +68,22 @@ export class IngestionScheduler {
 
   /**
    * Starts a run now, whatever the schedule, if no replica is running one. Resolves with the run's id once
-   * this replica holds the lease; throws RunInProgressError when a run is in flight here or elsewhere.
+   * the store holds the run as `running`, so that /status and /runs show it to whoever asks next; throws
+   * RunInProgressError when a run is in flight here or elsewhere, and the store's error when it would not
+   * record the run.
    */
   async trigger(): Promise<{ runId: string; replica: string }> {
     return this.#exclusive(async () => {
+      // A run that has recorded its end is over for /status and /runs: wait for its lease, rather than a 409.
+      if (this.#ending) await this.#current;
       if (this.#stopped) throw new RunInterruptedError('the service is shutting down; ask another replica');
       if (this.#current) throw new RunInProgressError(this.#options.replica);
       const { acquired, lease } = await this.#acquire(undefined);
       if (!acquired) throw new RunInProgressError(lease.owner ?? 'another replica');
       if (await this.#giveBackIfStopping()) throw new RunInterruptedError('the service is shutting down; ask another replica');
-      return { runId: this.#startRun(), replica: this.#options.replica };
+      const { runId, begun } = this.#startRun();
+      await begun;
+      return { runId, replica: this.#options.replica };
     });
   }
 
@@ -157,7 +168,9 @@ export class IngestionScheduler {
 
   async #recoverInterruptedRuns(finishedAt: string): Promise<void> {
     const recovered = await this.#options.store.recoverInterruptedRuns(finishedAt);
-    if (recovered > 0) this.#options.logger.warn({ recovered }, 'runs left running by a stopped replica were marked failed');
+    if (recovered === 0) return;
+    this.#options.metrics?.runs.inc({ outcome: 'failed' }, recovered);
+    this.#options.logger.warn({ recovered }, 'runs left running by a stopped replica were marked failed');
   }
 
   #acquire(dueIfStartedBy: string | undefined): Promise<{ acquired: boolean; lease: LeaseState }> {
@@ -183,8 +196,11 @@ export class IngestionScheduler {
       .catch((error: unknown) => this.#options.logger.warn({ error: describeError(error) }, 'could not release the run lease; it lapses by itself'));
   }
 
-  /** Runs with the lease held: recovers runs a dead holder left `running`, runs, releases, schedules the next. */
-  #startRun(): string {
+  /**
+   * Runs with the lease held: recovers runs a dead holder left `running`, runs, releases, schedules the next.
+   * `begun` settles when the store holds the run as `running`, or with the store's error when it would not.
+   */
+  #startRun(): { runId: string; begun: Promise<void> } {
     clearTimeout(this.#timer);
     const { leaseTtlMs, intervalMs, logger } = this.#options;
     const runId = randomUUID();
@@ -194,27 +210,43 @@ export class IngestionScheduler {
     const { runTimeoutMs } = this.#options;
     const deadline = runTimeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new RunTimedOutError(runTimeoutMs)), runTimeoutMs);
     this.#currentAbort = abort;
+    let begin: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+    const begun = new Promise<void>((resolve, reject) => (begin = { resolve, reject }));
+    // Only trigger() waits for it; a scheduled run that could not start is logged below.
+    begun.catch(() => undefined);
+    let started = false;
     this.#current = (async () => {
       let outcome: Pick<RunOutcome, 'status'> | void = undefined;
       try {
-        await this.#recoverInterruptedRuns(new Date(startedAt).toISOString());
-        outcome = await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal });
+        await this.#recoverInterruptedRuns(new Date(startedAt).toISOString()).catch((error: unknown) => {
+          logger.warn({ error: describeError(error) }, 'could not mark the runs of a stopped replica failed; the next lease holder will');
+        });
+        const onBegun = () => {
+          started = true;
+          begin?.resolve();
+        };
+        outcome = await this.#options.runOnce({ runId, startedAt: new Date(startedAt), signal: abort.signal, onBegun });
       } catch (error) {
-        // runIngestion records failures itself; this is a store that could not even begin the run.
-        logger.error({ error: describeError(error) }, 'run could not start');
+        // runIngestion records failures itself; this is a store that would not record the run as running.
+        begin?.reject(error);
+        logger.error({ runId, error: describeError(error) }, 'run could not start; the store holds no trace of it, asking again later');
       } finally {
+        this.#ending = true;
+        begin?.resolve();
         clearInterval(renewal);
         clearTimeout(deadline);
         // A run cut short by its deadline still counts, or a stuck upstream would be asked again at once. So
         // does one that committed before a shutdown's cancel reached it: the cancel came too late to stop it.
         const interrupted = abort.signal.aborted && !(abort.signal.reason instanceof RunTimedOutError) && outcome?.status !== 'success';
-        await this.#release(interrupted ? undefined : new Date(startedAt).toISOString());
+        // A run the store would not begin took no slot: the schedule stays due, and is asked again after a pause.
+        await this.#release(interrupted || !started ? undefined : new Date(startedAt).toISOString());
         this.#current = undefined;
         this.#currentAbort = undefined;
-        this.#wakeIn(interrupted ? 0 : startedAt + intervalMs - this.#now());
+        this.#ending = false;
+        this.#wakeIn(interrupted ? 0 : started ? startedAt + intervalMs - this.#now() : Math.min(intervalMs, leaseTtlMs));
       }
     })();
-    return runId;
+    return { runId, begun };
   }
 
   /** A lease another replica took means this one stalled past the TTL: its run stops, the other's goes on. */

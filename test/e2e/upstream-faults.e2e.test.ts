@@ -62,11 +62,12 @@ if (backend) {
       // The counters are written just after the status, so poll until the run shows.
       const scrape = async () => (await fetch(`${svc.url}/metrics`)).text();
       let metrics = await scrape();
-      for (let tries = 0; tries < 100 && !/^ingestion_runs_total\{outcome="success"\} /m.test(metrics); tries++) {
+      for (let tries = 0; tries < 100 && !/^ingestion_runs_total\{outcome="success"\} [1-9]/m.test(metrics); tries++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         metrics = await scrape();
       }
       assert.match(metrics, /^ingestion_runs_total\{outcome="success"\} 1$/m);
+      assert.match(metrics, /^ingestion_runs_total\{outcome="failed"\} 0$/m, 'both outcomes are there from the start');
       assert.match(metrics, /^ingestion_upstream_retries_total\{reason="status 503"\} 1$/m);
     });
 

@@ -126,6 +126,9 @@ describe('GET /metrics', () => {
     for (const name of ['ingestion_runs_total', 'ingestion_records_ingested_total', 'ingestion_records_rejected_total', 'ingestion_run_duration_seconds', 'ingestion_upstream_retries_total', 'ingestion_last_success_timestamp_seconds']) {
       assert.match(body, new RegExp(`^# TYPE ${name} `, 'm'), name);
     }
+    // Before any run: an alert on increase() sees the first failure after a restart as 0 -> 1.
+    assert.match(body, /^ingestion_runs_total\{outcome="success"\} 0$/m);
+    assert.match(body, /^ingestion_runs_total\{outcome="failed"\} 0$/m);
   });
 
   it('when a run succeeded before this process started, then the last success comes from the store, and a failing store leaves the scrape answering', async () => {

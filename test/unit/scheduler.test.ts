@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { RunInProgressError } from '../../src/errors.js';
+import { RunInProgressError, StoreUnavailableError } from '../../src/errors.js';
 import { IngestionScheduler } from '../../src/ingest/scheduler.js';
+import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { RUN_HISTORY_LIMIT, type Store } from '../../src/stores/store.js';
 
@@ -54,9 +55,10 @@ function replica(store: Store, name: string, options: { intervalMs?: number; lea
     replica: name,
     store,
     logger,
-    runOnce: async ({ runId, signal }) => {
+    runOnce: async ({ runId, signal, onBegun }) => {
       runs.push(runId);
       const writer = await store.beginRun({ runId, startedAt: new Date().toISOString(), replica: name });
+      onBegun?.();
       started?.();
       const finished = await new Promise<'released' | 'cancelled'>((resolve) => {
         release = () => resolve('released');
@@ -243,8 +245,9 @@ describe('IngestionScheduler with the run lease', () => {
       replica: 'replica-a',
       store,
       logger,
-      runOnce: async ({ runId, startedAt, signal }) => {
+      runOnce: async ({ runId, startedAt, signal, onBegun }) => {
         const writer = await store.beginRun({ runId, startedAt: startedAt.toISOString(), replica: 'replica-a' });
+        onBegun?.();
         await writer.commit({ finishedAt: () => new Date().toISOString(), recordsIngested: 0, recordsRejected: 0 });
         committed();
         // The cancel comes after the commit, while the run is still returning (its log line, its metrics).
@@ -334,5 +337,64 @@ describe('IngestionScheduler with the run lease', () => {
     const [run] = await store.listRuns(1);
     assert.equal(run?.status, 'failed');
     assert.match(run?.error ?? '', /another replica took over/);
+  });
+
+  it('when POST /ingest starts a run, then trigger() resolves once the store holds the run as running', async () => {
+    const store = await database()();
+    const a = replica(store, 'replica-a');
+    for (let round = 0; round < 5; round++) {
+      const { runId } = await a.scheduler.trigger();
+      const [latest] = await store.listRuns(1);
+      assert.equal(latest?.run_id, runId);
+      assert.equal(latest?.status, 'running');
+      assert.equal((await store.getStatus()).status, 'running');
+      await a.finishRun();
+    }
+  });
+
+  it('when the store would not record a run as running, then trigger() throws its error, the schedule stays due and the run is asked again after a pause', async () => {
+    const store = await database()();
+    const beginRun = store.beginRun.bind(store);
+    let refusals = 1;
+    store.beginRun = (run) => (refusals-- > 0 ? Promise.reject(new StoreUnavailableError('begin run')) : beginRun(run));
+    const a = replica(store, 'replica-a', { leaseTtlMs: 300 });
+    await assert.rejects(a.scheduler.trigger(), StoreUnavailableError);
+    assert.deepEqual(await store.listRuns(10), []);
+    // Nothing ran, so the schedule (an hour here) did not move: the next ask, a lease's length later, runs.
+    await a.nextRunStarted();
+    assert.equal(a.runs.length, 2);
+    assert.equal((await store.listRuns(10)).length, 1);
+  });
+
+  it('when POST /ingest comes while the last run, already recorded, gives its lease back, then it starts a run rather than answer 409', async () => {
+    const store = await database()();
+    const releaseLease = store.releaseLease.bind(store);
+    let leaseGivenBack: () => void = () => undefined;
+    const slowRelease = new Promise<void>((resolve) => (leaseGivenBack = resolve));
+    store.releaseLease = async (owner, lastStartedAt) => {
+      await slowRelease;
+      return releaseLease(owner, lastStartedAt);
+    };
+    const a = replica(store, 'replica-a');
+    await a.scheduler.trigger();
+    void a.finishRun();
+    await untilNotRunning(store);
+    assert.equal(a.scheduler.running, true, 'the run still gives its lease back');
+    const triggered = a.scheduler.trigger();
+    leaseGivenBack();
+    const { runId } = await triggered;
+    assert.equal(a.runs.at(-1), runId);
+  });
+
+  it('when a replica marks a dead holder\'s run failed, then its metrics count that run as failed', async () => {
+    const store = await database()();
+    await diedMidRun(store, 'replica-dead', 0);
+    const metrics = createMetrics();
+    const scheduler = new IngestionScheduler({ intervalMs: HOUR, leaseTtlMs: 30_000, replica: 'replica-a', store, logger, metrics, runOnce: async () => undefined });
+    running.push(scheduler);
+    scheduler.start();
+    await untilNotRunning(store);
+    await untilIdle(scheduler);
+    assert.equal((await metrics.runs.get()).values.find((v) => v.labels.outcome === 'failed')?.value, 1);
   });
 });
