@@ -1,11 +1,29 @@
 import { AppError, errorCode } from './errors.js';
 
-/** Query values under names that usually hold a secret, such as `?api_key=`, hidden wherever a URL is shown. */
-const SECRET_QUERY_VALUE = /([?&](?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|auth|signature|sig)=)[^&#]*/gi;
+/** A `name=value` of a query string, or of a path segment's `;` parameters. */
+const PARAMETER = /([?&;])([^=&#;?]*)=([^&#;]*)/g;
 
-/** A URL as a log line or an error message may show it: secret query values replaced by `[redacted]`. */
+/**
+ * Parameter names that usually hold a secret (`api_key`, `x-api-key`, `client_secret`, `X-Amz-Signature`,
+ * `session_id`, ...), read percent-decoded, in any case, without `-`, `_`, `.` and spaces. Hiding a harmless
+ * value now and then (`?author=`) costs less than logging a credential.
+ */
+const SECRET_NAME = /key|token|secret|passw|pwd|auth|signature|^sig$|jwt|session|credential|cookie/;
+
+function isSecretName(name: string): boolean {
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    // A name that is not valid percent-encoding is matched as sent.
+  }
+  return SECRET_NAME.test(decoded.toLowerCase().replace(/[-_.\s]/g, ''));
+}
+
+/** A URL as a log line or an error message may show it: secret parameter values replaced by `[redacted]`. */
 export function withoutQuerySecrets(url: string): string {
-  return url.includes('?') ? url.replace(SECRET_QUERY_VALUE, '$1[redacted]') : url;
+  if (!url.includes('?') && !url.includes(';')) return url;
+  return url.replace(PARAMETER, (parameter, separator: string, name: string) => (isSecretName(name) ? `${separator}${name}=[redacted]` : parameter));
 }
 
 /**

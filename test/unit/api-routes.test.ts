@@ -457,12 +457,19 @@ describe('API request logging', () => {
     await withLoggedApp('info', async (app, lines) => {
       assert.equal((await app.inject({ method: 'GET', url: '/posts?limit=5&api_key=S3CRET-1&token=S3CRET-2' })).statusCode, 400);
       assert.equal((await app.inject({ method: 'GET', url: '/posts/%zz' })).statusCode, 400);
+      const names = ['x-api-key', 'api%5Fkey', 'client_secret', 'auth_token', 'private_token', 'X-Amz-Signature', 'jwt', 'session_id', 'sig', 'Password'];
+      // Five a request: a logged URL is cut short past 200 characters.
+      const groups = [names.slice(0, 5), names.slice(5)];
+      for (const group of groups) assert.equal((await app.inject({ method: 'GET', url: `/posts?${group.map((name, i) => `${name}=S3CRET-${i + 3}`).join('&')}&page=2` })).statusCode, 400);
+      assert.equal((await app.inject({ method: 'GET', url: '/posts;token=S3CRET-20' })).statusCode, 404);
       const requests = lines.filter((line) => line.msg === 'request');
       assert.deepEqual(
         requests.map(({ url, statusCode }) => ({ url, statusCode })),
         [
           { url: '/posts?limit=5&api_key=[redacted]&token=[redacted]', statusCode: 400 },
           { url: '/posts/%zz', statusCode: 400 },
+          ...groups.map((group) => ({ url: `/posts?${group.map((name) => `${name}=[redacted]`).join('&')}&page=2`, statusCode: 400 })),
+          { url: '/posts;token=[redacted]', statusCode: 404 },
         ],
       );
       assert.ok(!JSON.stringify(lines).includes('S3CRET'));
