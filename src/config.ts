@@ -3,10 +3,16 @@ import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import { withoutQuerySecrets } from './log-safe.js';
 import { DYNAMODB_LIMITS } from './stores/dynamodb/dynamodb-store-config.js';
-import { connectionStringParts } from './stores/mongodb/mongodb-store-config.js';
+import { connectionStringParts, MONGODB_DEFAULTS } from './stores/mongodb/mongodb-store-config.js';
 
 export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
+/** Stores whose items cannot hold every record: the bound MAX_RECORD_BYTES defaults down to, and may not exceed. */
+const RECORD_LIMITS: Partial<Record<StorageType, { readonly bytes: number; readonly shown: string }>> = {
+  dynamodb: { bytes: DYNAMODB_LIMITS.maxRecordBytes, shown: '399KiB on DynamoDB, whose items hold 400 KB' },
+  mongodb: { bytes: MONGODB_DEFAULTS.maxRecordBytes, shown: '16383KiB on MongoDB, whose documents hold 16 MiB' },
+};
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const LOG_FORMATS = ['json', 'pretty'] as const;
 
@@ -174,7 +180,7 @@ export const SETTINGS = {
   retryBaseDelayMs: { env: 'RETRY_BASE_DELAY', default: '500ms', description: 'first backoff ceiling; doubles with each retry, with full jitter', parse: duration(0) },
   retryMaxDelayMs: { env: 'RETRY_MAX_DELAY', default: '30s', description: 'longest wait between attempts, `Retry-After` included', parse: duration(0) },
   maxResponseBytes: { env: 'MAX_RESPONSE_BYTES', default: '512MiB', description: 'largest upstream response accepted; a larger one fails the run (bytes, or with KB, MB, GB, KiB, MiB, GiB)', parse: byteSize },
-  maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected. On DynamoDB at most 399KiB (an item holds 400 KB), which is then the default', parse: byteSize },
+  maxRecordBytes: { env: 'MAX_RECORD_BYTES', default: '1MiB', description: 'largest record (its JSON text) accepted; a larger one is skipped unread and counted as rejected. On DynamoDB at most 399KiB (an item holds 400 KB), which is then the default; on MongoDB at most 16383KiB (a document holds 16 MiB)', parse: byteSize },
   batchSize: { env: 'BATCH_SIZE', default: '1000', description: 'records written per statement or request', parse: integer(1, 10_000) },
   serverPort: { env: 'SERVER_PORT', default: '8080', description: 'HTTP port; 0 lets the OS pick one, which the `service started` log line names (`port`, at `LOG_LEVEL` info or lower)', parse: integer(0, 65535) },
   logLevel: { env: 'LOG_LEVEL', default: 'info', description: `log verbosity: ${LOG_LEVELS.join(', ')}`, parse: oneOf(LOG_LEVELS) },
@@ -227,8 +233,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     }
     // The default gives way to DynamoDB's item limit (below); a larger value asked for by name is a mistake.
     const maxRecordBytes = env.MAX_RECORD_BYTES?.trim();
-    if (values.storageType === 'dynamodb' && maxRecordBytes && values.maxRecordBytes !== undefined && values.maxRecordBytes > DYNAMODB_LIMITS.maxRecordBytes) {
-      problems.push(`MAX_RECORD_BYTES=${JSON.stringify(maxRecordBytes)} is not valid: expected at most 399KiB on DynamoDB, whose items hold 400 KB`);
+    const recordLimit = values.storageType === undefined ? undefined : RECORD_LIMITS[values.storageType];
+    if (recordLimit && maxRecordBytes && values.maxRecordBytes !== undefined && values.maxRecordBytes > recordLimit.bytes) {
+      problems.push(`MAX_RECORD_BYTES=${JSON.stringify(maxRecordBytes)} is not valid: expected at most ${recordLimit.shown}`);
     }
     if (values.retryBaseDelayMs !== undefined && values.retryMaxDelayMs !== undefined && values.retryBaseDelayMs > values.retryMaxDelayMs) {
       const given = (name: 'RETRY_BASE_DELAY' | 'RETRY_MAX_DELAY', fallback: string) => JSON.stringify(env[name]?.trim() || fallback);
@@ -247,7 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const { retries, retryBaseDelayMs, retryMaxDelayMs, replicaId, ...rest } = values;
   return Object.freeze({
     ...rest,
-    maxRecordBytes: rest.storageType === 'dynamodb' ? Math.min(rest.maxRecordBytes, DYNAMODB_LIMITS.maxRecordBytes) : rest.maxRecordBytes,
+    maxRecordBytes: Math.min(rest.maxRecordBytes, RECORD_LIMITS[rest.storageType]?.bytes ?? Number.POSITIVE_INFINITY),
     // In a container the pid is 1, so a restarted container takes its own lease back at once.
     replicaId: replicaId || `${hostname()}-${process.pid}`,
     retry: Object.freeze({ retries, baseDelayMs: retryBaseDelayMs, maxDelayMs: retryMaxDelayMs }),

@@ -157,6 +157,13 @@ describe('loadConfig rejections', () => {
     assert.match(error.message, /MAX_RECORD_BYTES="1MiB" is not valid: expected at most 399KiB on DynamoDB/);
   });
 
+  it('when STORAGE_TYPE=mongodb, then MAX_RECORD_BYTES up to 16383KiB is kept, and a larger one asked for is refused', () => {
+    const env = { STORAGE_TYPE: 'mongodb', MONGODB_URI: 'mongodb://h:27017/db' };
+    assert.equal(loadConfig(env).maxRecordBytes, 1024 * 1024);
+    assert.equal(loadConfig({ ...env, MAX_RECORD_BYTES: '16383KiB' }).maxRecordBytes, 16383 * 1024);
+    assert.match(configError({ ...env, MAX_RECORD_BYTES: '16MiB' }).message, /MAX_RECORD_BYTES="16MiB" is not valid: expected at most 16383KiB on MongoDB/);
+  });
+
   it('when STORAGE_TYPE=postgresql without POSTGRES_URI, then the error names POSTGRES_URI and the storage type', () => {
     const error = configError({ STORAGE_TYPE: 'postgresql' });
     assert.equal(error.problems.length, 1);

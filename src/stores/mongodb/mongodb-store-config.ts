@@ -23,6 +23,13 @@ export const MONGODB_DEFAULTS = Object.freeze({
   connectTimeoutMs: 5_000,
   /** Attempts at a batch whose upserts collided with another writer's insert of the same id (E11000). */
   duplicateKeyAttempts: 3,
+  /**
+   * Largest record (its JSON text) this store keeps: a document holds at most 16 MiB of BSON. Title and body
+   * take no more bytes in BSON than in the JSON (escapes only shrink; each string gains 5 bytes of length and
+   * end), and the other fields (names, ids, source, ingested_at, run_id) well under 1 KiB. A larger record
+   * would fail the whole batch, and every run after it, since the upstream keeps sending it.
+   */
+  maxRecordBytes: 16 * 1024 * 1024 - 1024,
 });
 
 /**
