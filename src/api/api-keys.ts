@@ -30,16 +30,17 @@ export function keyMatcher(keys: readonly string[]): (request: FastifyRequest) =
 }
 
 /**
- * With API keys configured, every request needs one, except public routes and CORS preflights (a browser
- * sends those without credentials, and they carry no data). Unknown routes need a key too, so the API's
- * shape is not there to probe without one.
+ * With API keys configured, every request needs one, except public routes and, with CORS on, preflights (a
+ * browser sends those without credentials; CORS answers them on every path alike, so they carry no data).
+ * Unknown routes need a key too, and so does OPTIONS without CORS, where its 405 or 404 would tell which
+ * paths exist: the API's shape is not there to probe without one.
  */
-export function requireApiKeys(app: FastifyInstance, keys: readonly string[]): void {
+export function requireApiKeys(app: FastifyInstance, keys: readonly string[], { corsPreflights }: { corsPreflights: boolean }): void {
   const matches = keyMatcher(keys);
   // preParsing: after every onRequest hook, so the rate limit (a route-level onRequest hook) counts wrong
   // keys too; before the body is read and the request validated, so without a key nothing else is revealed.
   app.addHook('preParsing', async (request, _reply, payload) => {
-    if (!isPublicRoute(request) && request.method !== 'OPTIONS' && !matches(request)) throw new UnauthorizedError();
+    if (!isPublicRoute(request) && !(corsPreflights && request.method === 'OPTIONS') && !matches(request)) throw new UnauthorizedError();
     return payload;
   });
 }

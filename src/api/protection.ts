@@ -78,7 +78,7 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       limitUnrouted.call(app, request, reply).then(() => done(), done);
     });
   }
-  if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys);
+  if (options.apiKeys.length > 0) requireApiKeys(app, options.apiKeys, { corsPreflights: options.corsOrigins.length > 0 });
 }
 
 /** The names /openapi.json gives the two ways to present an API key (see api-keys.ts). */

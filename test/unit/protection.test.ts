@@ -223,6 +223,17 @@ describe('headers and CORS', () => {
     assert.equal(other.headers['access-control-allow-origin'], undefined);
   });
 
+  it('when API_KEYS is set and CORS is off, then OPTIONS without a key is a 401 on every path, so it cannot map the API', async () => {
+    const app = await appWith({ apiKeys: [KEY] });
+    for (const url of ['/posts', '/ingest', '/nope']) {
+      const { status, headers, json } = await call(app, { method: 'OPTIONS', url });
+      assert.equal(status, 401, url);
+      assert.equal(headers.allow, undefined, url);
+      assert.equal(json?.code, 'UNAUTHORIZED', url);
+    }
+    assert.equal((await call(app, { method: 'OPTIONS', url: '/posts', headers: { 'x-api-key': KEY } })).status, 405, 'with a key, the answer is the route\'s');
+  });
+
   it('when CORS answers OPTIONS on every path, then an unknown path is still a 404, not a 405 allowing OPTIONS', async () => {
     const app = await appWith({ corsOrigins: ['https://app.example.com'] });
     const { status, headers, json } = await call(app, { method: 'GET', url: '/no/such/path' });
