@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { UnauthorizedError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import { errorBody } from './error-handler.js';
 import { loggedUrl } from './request-logger.js';
@@ -32,26 +33,37 @@ const CONNECT_REFUSED: ErrorBody = { statusCode: 405, code: 'INVALID_REQUEST', m
 
 const json = (body: ErrorBody) => JSON.stringify(errorBody(body.statusCode, body.code, body.message));
 
+const UNAUTHORIZED: ErrorBody = new UnauthorizedError();
+
+export interface RouterErrorOptions {
+  readonly metrics: Metrics | undefined;
+  /** The headers app.ts's onSend hook sets on every other answer (helmet's). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** With API_KEYS set: whether the request has a key. Without one it gets the 401 every other path gives. */
+  readonly hasValidKey?: ((request: FastifyRequest) => boolean) | undefined;
+}
+
 /**
- * The router's refusals. No hook runs for a request the router refused, so its log line is written and it is
- * counted here, as app.ts's onResponse hook does for the others; it matched no route (NOT_FOUND_ROUTE).
+ * The router's refusals. No hook runs for a request the router refused, so what the hooks do for the others
+ * is done here: the key check (else a 414 would tell a caller without a key that the path exists), the
+ * headers, the log line and the count; it matched no route (NOT_FOUND_ROUTE).
  */
-export function routerErrorAnswer(metrics: Metrics | undefined) {
+export function routerErrorAnswer({ metrics, headers, hasValidKey }: RouterErrorOptions) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
+    const body = hasValidKey && !hasValidKey(request) ? UNAUTHORIZED : (ROUTER_ERRORS[error.code] ?? MALFORMED);
     request.log.info({ method: request.method, url: loggedUrl(request.url), statusCode: body.statusCode }, 'request');
-    void reply.code(body.statusCode).header('x-request-id', request.id).type('application/json').send(json(body));
+    void reply.code(body.statusCode).headers(headers).header('x-request-id', request.id).type('application/json').send(json(body));
     metrics?.observeRequest(request.method, NOT_FOUND_ROUTE, body.statusCode, reply.elapsedTime / 1000);
   };
 }
 
 /** A whole HTTP response written to a socket the parser gave up on, then the socket closed. HEAD gets no body. */
-function answerOnSocket(socket: Duplex, body: ErrorBody, head = false): void {
+function answerOnSocket(socket: Duplex, body: ErrorBody, requestId: string, head = false): void {
   if (!socket.writable) return void socket.destroy();
   const text = json(body);
   socket.end(
     `HTTP/1.1 ${body.statusCode} ${STATUS_CODES[body.statusCode]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
-      `x-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${head ? '' : text}`,
+      `x-request-id: ${requestId}\r\nConnection: close\r\n\r\n${head ? '' : text}`,
   );
 }
 
@@ -65,8 +77,10 @@ const UNPARSED_METHOD = 'unknown';
  */
 export function socketErrorAnswers(logger: FastifyBaseLogger, metrics: Metrics | undefined) {
   const refused = (socket: Duplex, body: ErrorBody, method: string, head = false) => {
-    answerOnSocket(socket, body, head);
-    logger.info({ method, statusCode: body.statusCode }, 'request');
+    // The id the answer carries is the line's, so a client's report finds it in the log.
+    const reqId = randomUUID();
+    answerOnSocket(socket, body, reqId, head);
+    logger.info({ reqId, method, statusCode: body.statusCode }, 'request');
     metrics?.observeRequest(method, NOT_FOUND_ROUTE, body.statusCode, 0);
   };
   return {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../src/api/app.js';
+import { sendRawRequest } from '../support/raw-http.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { NEVER_RUN, RUN_HISTORY_LIMIT, type Post, type Store } from '../../src/stores/store.js';
@@ -473,6 +474,18 @@ describe('API request logging', () => {
         ],
       );
       assert.ok(!JSON.stringify(lines).includes('S3CRET'));
+    });
+  });
+
+  it('when the HTTP parser refuses a request, then its log line carries the x-request-id its answer gave', async () => {
+    await withLoggedApp('info', async (app, lines) => {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = app.server.address() as { port: number };
+      const answer = await sendRawRequest(port, { method: 'GET', target: '/posts', version: 'HTTP/1.1', headerLines: ['Host: x', 'no colon here'] }, 5_000);
+      assert.equal(answer?.statusCode, 400);
+      const line = lines.find((l) => l.msg === 'request' && l.statusCode === 400);
+      assert.ok(answer?.headers['x-request-id']);
+      assert.equal(line?.reqId, answer?.headers['x-request-id']);
     });
   });
 

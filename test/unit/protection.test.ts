@@ -234,6 +234,20 @@ describe('headers and CORS', () => {
     assert.equal((await call(app, { method: 'OPTIONS', url: '/posts', headers: { 'x-api-key': KEY } })).status, 405, 'with a key, the answer is the route\'s');
   });
 
+  it('when the router refuses a path (a parameter over 100 characters, bad percent-encoding), then the answer needs a key as any other and carries the security headers', async () => {
+    const app = await appWith({ apiKeys: [KEY] });
+    for (const url of [`/posts/${'1'.repeat(101)}`, '/posts/%zz']) {
+      const without = await call(app, { method: 'GET', url });
+      assert.equal(without.status, 401, url);
+      assert.equal(without.json?.code, 'UNAUTHORIZED', url);
+      assert.equal(without.headers['x-content-type-options'], 'nosniff', url);
+      const withKey = await call(app, { method: 'GET', url, headers: { 'x-api-key': KEY } });
+      assert.equal(withKey.status, url.includes('%') ? 400 : 414, url);
+      assert.equal(withKey.headers['x-content-type-options'], 'nosniff', url);
+      assert.equal(withKey.headers['x-frame-options'], 'DENY', url);
+    }
+  });
+
   it('when CORS answers OPTIONS on every path, then an unknown path is still a 404, not a 405 allowing OPTIONS', async () => {
     const app = await appWith({ corsOrigins: ['https://app.example.com'] });
     const { status, headers, json } = await call(app, { method: 'GET', url: '/no/such/path' });
