@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
@@ -52,7 +53,7 @@ export interface Config {
   readonly apiKeys: readonly string[];
   /** Requests per minute per client; 0 turns rate limiting off. */
   readonly rateLimit: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: boolean | string;
   /** Origins allowed to call the API from a browser; empty means CORS stays off. */
   readonly corsOrigins: readonly string[];
   /** Event-loop delay past which the API sheds load with 503; 0 turns shedding off. */
@@ -95,6 +96,31 @@ const duration = (min: number) => (text: string): ParseResult<number> => {
 
 const boolean = (text: string): ParseResult<boolean> =>
   ['true', 'false'].includes(text.toLowerCase()) ? { value: text.toLowerCase() === 'true' } : { expected: 'true or false' };
+
+/** Names proxy-addr (Fastify's trustProxy) takes for the private ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IP address, a CIDR range of one, or a range name. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address = '', prefix, extra] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+}
+
+/**
+ * `false`; the proxies' addresses or ranges, whose X-Forwarded-For entries are believed (the client is the
+ * first address no trusted proxy has); or `true`, every entry, so the client is whatever the header begins with.
+ */
+const proxyTrust = (text: string): ParseResult<boolean | string> => {
+  const answer = boolean(text);
+  if ('value' in answer) return answer;
+  const entries = commaList(text);
+  return entries.length > 0 && entries.every(isProxyAddress)
+    ? { value: entries.join(',') }
+    : { expected: "false, the proxies' addresses or CIDR ranges, comma-separated (such as 10.0.0.0/8), or true" };
+};
 
 const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
@@ -189,7 +215,7 @@ export const SETTINGS = {
   leaseTtlMs: { env: 'LEASE_TTL', default: '30s', description: 'how long a replica\'s run lease lasts unless renewed (every third of it); another replica takes over a dead holder\'s runs after it', parse: duration(1000) },
   apiKeys: { env: 'API_KEYS', default: '', description: 'comma-separated API keys, each 16 to 256 visible ASCII characters; when set, every route but `/health`, `/ready` and `/metrics` needs one. `POST /ingest` needs one always', parse: keyList, secret: true },
   rateLimit: { env: 'RATE_LIMIT', default: '6000', description: 'requests per minute per client IP; 0 turns limiting off (probes and `/metrics` are never limited)', parse: integer(0, 1_000_000) },
-  trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'trust `X-Forwarded-For` from a load balancer for the client IP, which the rate limit counts by', parse: boolean },
+  trustProxy: { env: 'TRUST_PROXY', default: 'false', description: 'where the client IP (which the rate limit counts by) comes from: `false`, the connection; the addresses or CIDR ranges of the HTTP proxies in front (`10.0.0.0/8,fd00::/8`), the `X-Forwarded-For` entry the nearest untrusted hop added; `true`, its first entry, which any client can write', parse: proxyTrust },
   corsOrigins: { env: 'CORS_ORIGINS', default: '', description: 'browser origins allowed to call the API, each exact (`https://app.example.com`, no wildcards in it), comma-separated, or `*`; empty means CORS stays off', parse: originList },
   maxEventLoopDelayMs: { env: 'MAX_EVENT_LOOP_DELAY', default: '1s', description: 'event-loop delay past which requests are answered 503 at once instead of queueing; 0 turns shedding off', parse: duration(0) },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT', default: '10s', description: 'how long a graceful shutdown may take before the process exits anyway', parse: duration(1) },

@@ -12,7 +12,7 @@ export interface ProtectionOptions {
   readonly apiKeys: readonly string[];
   /** Requests per minute per client IP; 0 is off. */
   readonly rateLimit: number;
-  readonly trustProxy: boolean;
+  readonly trustProxy: boolean | string;
   readonly corsOrigins: readonly string[];
   /** 0 is off. */
   readonly maxEventLoopDelayMs: number;

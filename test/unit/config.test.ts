@@ -157,6 +157,15 @@ describe('loadConfig rejections', () => {
     assert.match(error.message, /MAX_RECORD_BYTES="1MiB" is not valid: expected at most 399KiB on DynamoDB/);
   });
 
+  it('when TRUST_PROXY is false, true or the proxies\' addresses and ranges, then it is kept; anything else is refused', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: 'TRUE' }).trustProxy, true);
+    assert.equal(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, fd00::/8 ,192.168.1.5,loopback' }).trustProxy, '10.0.0.0/8,fd00::/8,192.168.1.5,loopback');
+    for (const value of ['1', 'yes', '10.0.0.0/33', '300.1.1.1', '10.0.0.0/8/1', 'proxy.internal']) {
+      assert.match(configError({ TRUST_PROXY: value }).message, /TRUST_PROXY=.* is not valid: expected false, the proxies' addresses or CIDR ranges/, value);
+    }
+  });
+
   it('when STORAGE_TYPE=mongodb, then MAX_RECORD_BYTES up to 16383KiB is kept, and a larger one asked for is refused', () => {
     const env = { STORAGE_TYPE: 'mongodb', MONGODB_URI: 'mongodb://h:27017/db' };
     assert.equal(loadConfig(env).maxRecordBytes, 1024 * 1024);

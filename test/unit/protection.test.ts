@@ -134,6 +134,18 @@ describe('rate limit', () => {
     assert.equal((await call(app, { method: 'GET', url: '/posts', remoteAddress: '10.0.0.9' })).status, 200, 'another client has its own budget');
   });
 
+  it('when TRUST_PROXY names the proxies, then a client behind them is counted by its forwarded address, and one writing X-Forwarded-For itself by its own', async () => {
+    const app = await appWith({ rateLimit: 2, trustProxy: '10.0.0.0/8' });
+    const viaProxy = (client: string) => call(app, { method: 'GET', url: '/posts', remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': `${client}, 203.0.113.7` } });
+    assert.equal((await viaProxy('1.1.1.1')).status, 200);
+    assert.equal((await viaProxy('2.2.2.2')).status, 200);
+    assert.equal((await viaProxy('3.3.3.3')).status, 429, 'the client is 203.0.113.7, the entry the trusted proxy added; what came before it is the client\'s own writing');
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await call(app, { method: 'GET', url: '/posts', remoteAddress: '198.51.100.1', headers: { 'x-forwarded-for': `9.9.9.${i}` } })).status, 200);
+    }
+    assert.equal((await call(app, { method: 'GET', url: '/posts', remoteAddress: '198.51.100.1', headers: { 'x-forwarded-for': '9.9.9.9' } })).status, 429, 'an untrusted peer is counted by its own address');
+  });
+
   it('when keys are guessed, then the guesses count against the limit too', async () => {
     const app = await appWith({ rateLimit: 2, apiKeys: [KEY] });
     for (let i = 0; i < 2; i++) assert.equal((await call(app, { method: 'GET', url: '/posts', headers: { 'x-api-key': `guess-${i}-0000000000000` } })).status, 401);
