@@ -35,9 +35,9 @@ VOLUME ["/data"]
 USER node
 EXPOSE 8080
 # Liveness only (/health never touches the store); /ready is for orchestrators that route traffic. The slim
-# image has no curl, so node's own fetch asks.
+# image has no curl, so node's own fetch asks, on SERVER_PORT when it is set.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SERVER_PORT || 8080}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form, no `npm start`: node is PID 1 and receives SIGTERM itself (npm would sit between them), and its
 # handler drains and exits within SHUTDOWN_TIMEOUT (10s). `docker stop` also waits only 10s before SIGKILL, so
 # give it more (`docker stop -t 30`; compose sets stop_grace_period). The service spawns no children, so no
