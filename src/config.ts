@@ -196,7 +196,7 @@ export const SETTINGS = {
   mongodbUri: { env: 'MONGODB_URI', default: '', description: 'MongoDB connection string; the database comes from its path', parse: mongodbUri, secret: true },
   postgresUri: { env: 'POSTGRES_URI', default: '', description: 'PostgreSQL connection string; TLS options (`sslmode`) pass through', parse: url(['postgres:', 'postgresql:']), secret: true },
   postgresPoolSize: { env: 'POSTGRES_POOL_SIZE', default: '10', description: 'PostgreSQL connection pool size', parse: integer(1, 1000) },
-  sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: 'SQLite database file; its directory is created', parse: sqlitePath },
+  sqlitePath: { env: 'SQLITE_PATH', default: './data/ingestion.db', description: "SQLite database file; its directory is created, and takes SQLite's temporary files (a large run's stage) unless `SQLITE_TMPDIR` or `TMPDIR` is set", parse: sqlitePath },
   apiEndpoint: { env: 'API_ENDPOINT', default: 'https://jsonplaceholder.typicode.com/posts', description: 'where records come from: a URL answering a JSON array; `user:password@` in it is sent as Basic auth', parse: url(['http:', 'https:']) },
   sourceName: { env: 'SOURCE_NAME', default: 'placeholder_api', description: 'the `source` stamped on every record', parse: text(/^[\w.:-]{1,100}$/, '1 to 100 letters, digits, `_`, `-`, `.` or `:`') },
   ingestionIntervalMs: { env: 'INGESTION_INTERVAL', default: '5m', description: 'time between the starts of two runs, across all replicas; the schedule lives in the store, so a restart does not add a run', parse: duration(100) },

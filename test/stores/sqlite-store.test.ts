@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -204,6 +205,39 @@ describe('sqlite store: writes run on a thread of their own', () => {
       });
     } finally {
       process.off('worker', collect);
+    }
+  });
+});
+
+describe('sqlite store: temporary files', () => {
+  it('when neither SQLITE_TMPDIR nor TMPDIR is set, then a run that outgrows the cache spills into the database\'s folder, the one a read-only container can write', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-temp-'));
+    try {
+      // A process of its own: SQLite reads the variables once, at the first open in a process.
+      const child = `
+        import { readdirSync, readlinkSync } from 'node:fs';
+        import { SqliteStore } from ${JSON.stringify(new URL('../../src/stores/sqlite/sqlite-store.ts', import.meta.url).href)};
+        import { ingestRun, samplePost } from ${JSON.stringify(new URL('../support/store-fixtures.ts', import.meta.url).href)};
+        const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'data.db'))}, tableName: 'posts', source: 's', batchSize: 1000, runHistoryLimit: 10 });
+        await store.init();
+        // About 35 MB staged, past the 16 MB cache better-sqlite3 gives a connection.
+        const posts = Array.from({ length: 100000 }, (_, i) => samplePost(i + 1, 's', { body: 'x'.repeat(300) }));
+        await ingestRun(store, 'r1', new Date().toISOString(), posts, { batchSize: 1000 });
+        const open = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
+        console.log(JSON.stringify(open.filter((target) => target.includes('etilqs_'))));
+        await store.close();`;
+      const env = { ...process.env };
+      delete env.TMPDIR;
+      delete env.SQLITE_TMPDIR;
+      const script = join(dir, 'spill.mts');
+      await writeFile(script, child);
+      const result = spawnSync(process.execPath, ['--import', 'tsx', script], { env, encoding: 'utf8', timeout: 110_000 });
+      assert.equal(result.status, 0, result.stderr);
+      const temporary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '[]') as string[];
+      assert.ok(temporary.length > 0, 'the run spilled to a temporary file');
+      for (const file of temporary) assert.ok(file.startsWith(join(dir, 'etilqs_')), file);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { errorCode, StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import {
@@ -59,6 +59,7 @@ export class SqliteStore implements Store {
     } catch (error) {
       throw openFailure(error);
     }
+    useDatabaseFolderForTemporaryFiles(path);
     const writer = new SqliteWriterThread({ path, options: { tableName, source, batchSize, runHistoryLimit } });
     try {
       // The writer creates the file and the tables; the reader needs both.
@@ -199,6 +200,16 @@ export class SqliteStore implements Store {
     if (!this.#writer) throw new StoreUnavailableError('store not initialised');
     return this.#writer;
   }
+}
+
+/**
+ * A run's stage grows past SQLite's cache into a temporary file, which SQLite puts in SQLITE_TMPDIR, else
+ * TMPDIR, else /var/tmp. In a container with a read-only root (the usual hardening) the one writable place
+ * is the database's folder, so that is the default; an operator's SQLITE_TMPDIR or TMPDIR wins. SQLite reads
+ * the variables once, at the first open in the process, which is this store's.
+ */
+function useDatabaseFolderForTemporaryFiles(path: string): void {
+  if (!process.env.SQLITE_TMPDIR && !process.env.TMPDIR) process.env.SQLITE_TMPDIR = dirname(resolve(path));
 }
 
 /** What an operator can fix, by the code SQLite or the file system gave; the path itself stays out of logs. */
