@@ -240,4 +240,41 @@ describe('sqlite store: temporary files', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('when a run\'s stage fills the disk, then the failure is still recorded, the stage\'s file goes, and the next run succeeds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-full-'));
+    try {
+      const child = `
+        import { SqliteStore } from ${JSON.stringify(new URL('../../src/stores/sqlite/sqlite-store.ts', import.meta.url).href)};
+        import { ingestRun, samplePost } from ${JSON.stringify(new URL('../support/store-fixtures.ts', import.meta.url).href)};
+        const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'data.db'))}, tableName: 'posts', source: 's', batchSize: 1000, runHistoryLimit: 10 });
+        await store.init();
+        const writer = await store.beginRun({ runId: 'big', startedAt: new Date(1000).toISOString() });
+        let staged = 'all';
+        try {
+          for (let from = 1; from <= 200000; from += 1000) {
+            await writer.write(Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) })));
+          }
+        } catch (error) {
+          staged = error.code + ': ' + error.message;
+        }
+        await writer.abort({ finishedAt: new Date(2000).toISOString(), error: 'the disk is full', recordsRejected: 0 });
+        const [failed] = await store.listRuns(1);
+        await ingestRun(store, 'small', new Date(3000).toISOString(), [samplePost(1, 's')]);
+        console.log(JSON.stringify({ staged, failed: failed.status, after: (await store.getStatus()).status }));
+        await store.close();`;
+      const script = join(dir, 'full.mts');
+      await writeFile(script, child);
+      const env = { ...process.env, SQLITE_TMPDIR: dir };
+      // Every file this process writes stops growing at 8 MiB, as on a full disk (Node ignores SIGXFSZ: writes fail).
+      const result = spawnSync('bash', ['-c', 'ulimit -f 8192 && exec "$0" --import tsx "$1"', process.execPath, script], { env, encoding: 'utf8', timeout: 110_000 });
+      assert.equal(result.status, 0, result.stderr);
+      const outcome = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as { staged: string; failed: string; after: string };
+      assert.match(outcome.staged, /^STORE_UNAVAILABLE: the store is unavailable \(stage posts\)/);
+      assert.equal(outcome.failed, 'failed');
+      assert.equal(outcome.after, 'success');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -20,10 +20,27 @@ const AUTOCHECKPOINT_PAGES = 1000;
 if (!parentPort) throw new Error('sqlite-writer-worker runs on a worker thread');
 const port: MessagePort = parentPort;
 const { path, options } = workerData as WriterWorkerData;
-const db = new Database(path);
-applyWriterPragmas(db);
-db.pragma('busy_timeout = 5000');
-const writes = new SqliteWrites(db, options);
+
+function openConnection(): Database.Database {
+  const connection = new Database(path);
+  applyWriterPragmas(connection);
+  connection.pragma('busy_timeout = 5000');
+  return connection;
+}
+
+let db = openConnection();
+let writes = new SqliteWrites(db, options);
+
+/**
+ * A new connection in place of this one: closing it deletes its TEMP database's file, which holds the stage.
+ * For a stage that cannot be emptied because that file filled the disk (emptying needs room for the undo):
+ * until the file goes, the disk stays full, and no run could even record its failure.
+ */
+function reopenConnection(): void {
+  db.close();
+  db = openConnection();
+  writes = new SqliteWrites(db, options);
+}
 
 let staging: SqliteStaging | undefined;
 let answerFinishedAt: ((value: string) => void) | undefined;
@@ -87,8 +104,13 @@ async function perform(request: Exclude<WriterRequest, { op: 'checkpoint' | 'clo
       // Nothing staged was merged, so emptying the stage is all the undoing. The stage may be gone already (the
       // thread that held it stopped, or another run began): the failure is recorded all the same.
       if (staging?.runId === request.runId) {
-        staging.discardAttempt();
+        const stage = staging;
         staging = undefined;
+        try {
+          stage.discardAttempt();
+        } catch {
+          reopenConnection();
+        }
       }
       writes.recordFailure(request.runId, request.failure);
       return undefined;
