@@ -104,6 +104,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandlers(app);
 
   await app.register(swagger, {
+    // Shared schemas under their own names (Post, Run, Error), so generated clients name their types well.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Ingestion service', version: deps.version, description: 'Records ingested from an HTTP API, with run status and history.' },

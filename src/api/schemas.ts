@@ -34,13 +34,19 @@ export const MAX_PAGE = 1000;
 
 export const PostsQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 10, description: `posts per page, 1 to ${MAX_PAGE}` }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0, description: `posts to skip, in id order, 0 to ${MAX_ID}` }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 10, description: `posts per page, 1 to ${MAX_PAGE}` })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0, description: `posts to skip, in id order, 0 to ${MAX_ID}` })),
     after: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ID, description: 'keyset paging: only posts with an id greater than this; use the previous page’s next_after' })),
   },
   { additionalProperties: false },
 );
-export type PostsQuery = Static<typeof PostsQuery>;
+/**
+ * A query as a handler sees it: validation (ajv's useDefaults) has filled each parameter that has a default,
+ * which the schema leaves optional so that /openapi.json does not tell clients to send it.
+ */
+export type Defaulted<T, K extends keyof T> = T & Required<Pick<T, K>>;
+
+export type PostsQuery = Defaulted<Static<typeof PostsQuery>, 'limit' | 'offset'>;
 
 export const PostsPage = Type.Object({
   posts: Type.Array(Type.Ref(PostSchema)),
@@ -87,9 +93,11 @@ export const RunSchema = Type.Object(
 );
 
 export const RunsQuery = Type.Object(
-  { limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20, description: `runs to return, newest first, 1 to ${MAX_PAGE}` }) },
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20, description: `runs to return, newest first, 1 to ${MAX_PAGE}` })) },
   { additionalProperties: false },
 );
+
+export type RunsQuery = Defaulted<Static<typeof RunsQuery>, 'limit'>;
 
 export const RunsPage = Type.Object({ runs: Type.Array(Type.Ref(RunSchema)), count: Type.Integer() });
 

@@ -235,6 +235,18 @@ describe('API on an empty SQLite store', () => {
     assert.ok(!('/openapi.json' in document.paths));
   });
 
+  it('when GET /openapi.json, then defaulted parameters are optional, shared schemas keep their names and every status /posts/{id} gives is listed', async () => {
+    type Operation = { parameters: Array<{ name: string; in: string; required?: boolean }>; responses: Record<string, unknown> };
+    const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, { get: Operation }>; components: { schemas: Record<string, unknown> } };
+    for (const [path, name] of [['/posts', 'limit'], ['/posts', 'offset'], ['/posts', 'after'], ['/runs', 'limit']] as const) {
+      const parameter = document.paths[path]?.get.parameters.find((p) => p.name === name && p.in === 'query');
+      assert.ok(parameter, `${path} ${name}`);
+      assert.notEqual(parameter.required, true, `${path} ${name} has a default or may be left out`);
+    }
+    assert.deepEqual(Object.keys(document.components.schemas).sort(), ['Error', 'Post', 'Run']);
+    assert.deepEqual(Object.keys(document.paths['/posts/{id}']?.get.responses ?? {}).sort(), ['200', '400', '404', '414', '503']);
+  });
+
   it('when any request is answered, then the response carries a generated x-request-id', async () => {
     const ids = new Set<string>();
     for (const url of ['/health', '/posts', '/posts?limit=0', '/posts/5', '/nope', '/openapi.json']) {

@@ -17,7 +17,7 @@ export const postsRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (a
       },
     },
     async (request) => {
-      const { limit, offset, after } = request.query;
+      const { limit, offset, after } = request.query as PostsQuery;
       if (after !== undefined && offset !== 0) {
         throw new AppError('INVALID_REQUEST', 400, 'use either offset or after, not both: after pages from an id, offset from the start');
       }
@@ -34,7 +34,8 @@ export const postsRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (a
       schema: {
         summary: 'One post by id',
         params: PostParams,
-        response: { 200: Type.Ref(PostSchema), 404: Type.Ref(ErrorSchema), ...COMMON_ERRORS },
+        // 414 comes from the router (a parameter over 100 characters), before the schema; documented here.
+        response: { 200: Type.Ref(PostSchema), 404: Type.Ref(ErrorSchema), 414: Type.Ref(ErrorSchema), ...COMMON_ERRORS },
       },
     },
     async (request) => {

@@ -14,7 +14,7 @@ export const statusRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (
     '/runs',
     { preValidation: strictIntegers, schema: { summary: 'The run history, newest first', querystring: RunsQuery, response: { 200: RunsPage, ...COMMON_ERRORS } } },
     async (request) => {
-      const runs = await store.listRuns(request.query.limit);
+      const runs = await store.listRuns((request.query as RunsQuery).limit);
       return { runs, count: runs.length };
     },
   );
