@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js';
@@ -8,6 +10,7 @@ import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
 import { at, ingestRun, rejection, samplePost, visibleText } from '../support/store-fixtures.js';
 import { freePort, postgresUri, startPostgresServer, TEST_CONNECT_RETRY, type PostgresServer } from '../support/postgres-backend.js';
+import { SELF_SIGNED_CERTIFICATE, SELF_SIGNED_KEY } from '../support/self-signed-certificate.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const SOURCE = 'pg-specific';
@@ -131,6 +134,33 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     const { message } = error as StoreUnavailableError;
     assert.match(message, new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${port}/ingestion: connection refused, gave up after 3 attempts`));
     assert.ok(isUnavailable(await rejection(store.ping())), 'a store that failed to start is not usable');
+  });
+
+  it('when sslmode asks for TLS and the server\'s certificate is not trusted, or it has no TLS, then init fails at once naming POSTGRES_URI and why', async () => {
+    // A server that answers PostgreSQL's SSLRequest ('S' then a TLS handshake with a self-signed certificate, or 'N').
+    const offers = (tls: boolean) =>
+      createNetServer((socket) => {
+        socket.once('data', () => {
+          socket.write(tls ? 'S' : 'N');
+          if (tls) new TLSSocket(socket, { isServer: true, secureContext: createSecureContext({ cert: SELF_SIGNED_CERTIFICATE, key: SELF_SIGNED_KEY }) }).on('error', () => undefined);
+          else socket.end();
+        });
+      });
+    for (const [tls, reason] of [[true, /its TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\)/], [false, /it does not offer TLS, which sslmode asks for/]] as const) {
+      const server = offers(tls);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const store = newStore({ uri: `postgresql://u:p@127.0.0.1:${port}/db?sslmode=require`, connectRetry: { retries: 3, baseDelayMs: 10, maxDelayMs: 20 } });
+        const error = await rejection(store.init());
+        assert.ok(error instanceof StoreSetupError, String(error));
+        assert.match(error.message, /^POSTGRES_URI cannot be used: PostgreSQL at 127\.0\.0\.1:\d+\/db: /);
+        assert.match(error.message, reason);
+        assert.match(error.message, /gave up after 1 attempt$/);
+      } finally {
+        server.close();
+      }
+    }
   });
 
   it('when the URI holds a password, then no thrown error shows it: wrong password, unreachable server, outage', async () => {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { errorCode, StoreUnavailableError } from '../../errors.js';
 import type { RetryDecision } from '../../retry/retry.js';
 import { NETWORK_REASONS } from '../network-reasons.js';
 
@@ -29,8 +29,39 @@ export function isUniqueViolation(error: unknown): boolean {
  */
 const TRANSIENT_SQLSTATE_CLASSES = new Set(['08', '53', '57']);
 
-/** Decides whether `init()` tries again. Errors without a SQLSTATE come from the network, and are retried. */
+/**
+ * OpenSSL's names for a server certificate Node does not trust. Under pg 8, `sslmode=require` verifies as
+ * `verify-full` does, so a self-signed or private-CA certificate fails here (docs/postgresql.md, TLS).
+ */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** pg's error when sslmode asks for TLS and the server answers that it has none. */
+const NO_TLS_MESSAGE = 'The server does not support SSL connections';
+
+/** Why TLS failed, when it did: a setting to fix (sslmode, sslrootcert), not a moment to wait for. */
+function tlsFailure(error: unknown): string | undefined {
+  const code = errorCode(error);
+  if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) return `its TLS certificate is not trusted (${code}): give its CA with sslrootcert, or see sslmode in docs/postgresql.md`;
+  if (error instanceof Error && error.message === NO_TLS_MESSAGE) return 'it does not offer TLS, which sslmode asks for';
+  return undefined;
+}
+
+/**
+ * Decides whether `init()` tries again. Errors without a SQLSTATE come from the network, and are retried,
+ * but for TLS refusals: the same certificate would be refused again.
+ */
 export function classifyConnectError(error: unknown): RetryDecision {
+  if (tlsFailure(error)) return { retryable: false, reason: 'tls' };
   if (error instanceof pg.DatabaseError) {
     const code = error.code ?? '';
     return { retryable: TRANSIENT_SQLSTATE_CLASSES.has(code.slice(0, 2)), reason: `SQLSTATE ${code}` };
@@ -56,6 +87,8 @@ const SERVER_REASONS: Readonly<Record<string, string>> = {
 
 /** Why a connection failed, in our own words: safe for a log line or a one-line start-up error. */
 export function describeConnectFailure(error: unknown): string {
+  const tls = tlsFailure(error);
+  if (tls) return tls;
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
   if (error instanceof pg.DatabaseError) return SERVER_REASONS[code] ?? `the server refused (SQLSTATE ${code})`;
   if (NETWORK_REASONS[code]) return NETWORK_REASONS[code];

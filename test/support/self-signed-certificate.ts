@@ -1,0 +1,21 @@
+/**
+ * A self-signed certificate (EC P-256, CN=not-the-host.example, valid to 2126) and its key, for tests of
+ * clients that must refuse a server they cannot trust. Test material only: it guards nothing.
+ */
+export const SELF_SIGNED_CERTIFICATE = `-----BEGIN CERTIFICATE-----
+MIIBlTCCATugAwIBAgIUe+RbhhOo5rC4A36R1f7VjoGz85EwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwUbm90LXRoZS1ob3N0LmV4YW1wbGUwIBcNMjYxMjA3MjEwNjM0
+WhgPMjEyNjExMTMyMTA2MzRaMB8xHTAbBgNVBAMMFG5vdC10aGUtaG9zdC5leGFt
+cGxlMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENi6grA7hiQF3pAd4OWxDtjT/
+ybacXTH18MQSDP6kiwMK7JNB9/m+mbwkqk0UFAmZoUHb1PDuxExTIN0KS9jK66NT
+MFEwHQYDVR0OBBYEFJ15dXwzfoNOM8UGXnuXnlFhufTVMB8GA1UdIwQYMBaAFJ15
+dXwzfoNOM8UGXnuXnlFhufTVMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
+SAAwRQIhALUFjYVuwN9Swph476EGnrAbh9rwfcy2MRbRMYMGLHt0AiA6StVm3lDl
+KyzuGb9+UnNfEvMFYFi5GVUt6BY+HEwsZQ==
+-----END CERTIFICATE-----`;
+
+export const SELF_SIGNED_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUWfkxeox506MLAaa
+dG4ZY3lKHev7mjqhgD51SOp/GTmhRANCAAQ2LqCsDuGJAXekB3g5bEO2NP/Jtpxd
+MfXwxBIM/qSLAwrsk0H3+b6ZvCSqTRQUCZmhQdvU8O7ETFMg3QpL2Mrr
+-----END PRIVATE KEY-----`;
