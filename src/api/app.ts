@@ -9,7 +9,7 @@ import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
 import { keyMatcher } from './api-keys.js';
 import { routerErrorAnswer, socketErrorAnswers } from './framework-errors.js';
-import { API_KEY_SCHEMES, registerProtection, wasShed, type ProtectionOptions } from './protection.js';
+import { API_KEY_SCHEMES, registerProtection, wasRefusedInBulk, type ProtectionOptions } from './protection.js';
 import { lazyRequestLogger, loggedUrl } from './request-logger.js';
 import { securityHeaders } from './security-headers.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -91,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', (request, reply, done) => {
     // Successes at debug, refusals at info: a line per request costs a quarter of the throughput, and access
     // logs of successes usually come from the load balancer. LOG_LEVEL=debug logs every request here.
-    const refused = reply.statusCode >= 400 && !wasShed(request);
+    const refused = reply.statusCode >= 400 && !wasRefusedInBulk(request);
     if (refused || logsSuccesses) {
       request.log[refused ? 'info' : 'debug']({ method: request.method, url: loggedUrl(request.url), statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     }

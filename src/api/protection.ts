@@ -18,12 +18,15 @@ export interface ProtectionOptions {
   readonly maxEventLoopDelayMs: number;
 }
 
-/** Requests shed for load: logged at debug only, since a line each would add to the load being shed. */
-const shed = new WeakSet<FastifyRequest>();
+/**
+ * Requests refused in bulk, shed for load (503 OVERLOADED) or over the rate limit (429 RATE_LIMITED): logged
+ * at debug only, since a line each would add to the load being refused. http_requests_total counts them.
+ */
+const refusedInBulk = new WeakSet<FastifyRequest>();
 
-/** Whether load shedding answered this request (503 OVERLOADED). */
-export function wasShed(request: FastifyRequest): boolean {
-  return shed.has(request);
+/** Whether load shedding or the rate limit answered this request. */
+export function wasRefusedInBulk(request: FastifyRequest): boolean {
+  return refusedInBulk.has(request);
 }
 
 /** Seconds a shed request is told to wait: long enough for a lag spike to pass, short for a client. */
@@ -43,7 +46,7 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       // A rejection goes to the error handler, which answers in the API's error shape; nothing lets it through.
       pressureHandler: (request, reply) => {
         if (isPublicRoute(request)) return undefined;
-        shed.add(request);
+        refusedInBulk.add(request);
         reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_S));
         return Promise.reject(new OverloadedError());
       },
@@ -66,7 +69,10 @@ export async function registerProtection(app: FastifyInstance, options: Protecti
       max: options.rateLimit,
       timeWindow: 60_000,
       allowList: isPublicRoute,
-      errorResponseBuilder: (_request, context) => new RateLimitedError(context.max, Math.ceil(context.ttl / 1000)),
+      errorResponseBuilder: (request, context) => {
+        refusedInBulk.add(request);
+        return new RateLimitedError(context.max, Math.ceil(context.ttl / 1000));
+      },
     });
     // The plugin hooks each route, so a request no route takes (a 404, or a 405 for a known path) would go
     // unlimited, and with keys set its 401-or-404 would grade key guesses as fast as they come. It counts in

@@ -123,13 +123,16 @@ describe('request bodies Fastify refuses', () => {
 });
 
 describe('rate limit', () => {
-  it('when a client passes RATE_LIMIT requests a minute, then it gets 429 RATE_LIMITED with Retry-After, and probes are never limited', async () => {
-    const app = await appWith({ rateLimit: 3 });
+  it('when a client passes RATE_LIMIT requests a minute, then it gets 429 RATE_LIMITED with Retry-After, logged at debug only, and probes are never limited', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const app = await appWith({ rateLimit: 3 }, undefined, capture);
     for (let i = 0; i < 3; i++) assert.equal((await call(app, { method: 'GET', url: '/posts' })).status, 200);
     const limited = await call(app, { method: 'GET', url: '/posts' });
     assert.equal(limited.status, 429);
     assert.equal(limited.json?.code, 'RATE_LIMITED');
     assert.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After in seconds');
+    assert.deepEqual(lines.filter((line) => line.statusCode === 429), [], 'a line each would add to the load');
     for (let i = 0; i < 5; i++) assert.equal((await call(app, { method: 'GET', url: '/health' })).status, 200);
     assert.equal((await call(app, { method: 'GET', url: '/posts', remoteAddress: '10.0.0.9' })).status, 200, 'another client has its own budget');
   });
