@@ -73,9 +73,13 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
   log.info({ startedAt }, 'run started');
   // The latest attempt's counts, kept as it goes: a run that fails still reports what its last attempt rejected.
   let tally: Tally = { valid: 0, rejected: 0 };
+  // Why the next attempt is made: counted when it starts, so a run cancelled during the backoff counts none.
+  let retryReason: string | undefined;
   try {
     const ingested = await withRetry(
       async (attempt) => {
+        if (retryReason !== undefined) metrics?.upstreamRetries.inc({ reason: retryReason });
+        retryReason = undefined;
         if (attempt > 1) await writer.discardAttempt();
         tally = { valid: 0, rejected: 0 };
         await ingestAttempt(deps, writer, { ingestedAt: startedAt, source: deps.source }, { signal, log: log.child({ attempt }), tally });
@@ -87,7 +91,7 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
         signal,
         random,
         onRetry: ({ retry, delayMs, reason, error }) => {
-          metrics?.upstreamRetries.inc({ reason });
+          retryReason = reason;
           log.warn({ retry, delayMs, reason, error: describeError(error) }, 'upstream attempt failed; retrying');
         },
       },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { StoreUnavailableError, UpstreamNetworkError } from '../../src/errors.js';
 import { runIngestion, type IngestionDeps } from '../../src/ingest/run-ingestion.js';
+import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { RUN_HISTORY_LIMIT, type Post, type RunWriter } from '../../src/stores/store.js';
 import { at } from '../support/store-fixtures.js';
@@ -270,6 +271,31 @@ describe('runIngestion records a failed run once the store takes it', () => {
     assert.equal((await store.listRuns(1))[0]?.status, 'running');
     assert.equal(await store.recoverInterruptedRuns(at(2)), 1);
     assert.match((await store.listRuns(1))[0]?.error ?? '', /^interrupted: the run's end was not recorded/);
+    await store.close();
+  });
+
+  it('when the run is cancelled while it waits to retry the upstream, then that retry is not counted; one that is made is', async () => {
+    const store = await openStore('retry-counted');
+    const failingOnce = () => {
+      let calls = 0;
+      return async function* fetchRecords(): AsyncIterable<readonly unknown[]> {
+        calls += 1;
+        if (calls === 1) throw new UpstreamNetworkError('connection error ECONNRESET');
+        yield [{ userId: 1, id: 1, title: 't', body: 'b' }];
+      };
+    };
+    const retried = async (baseDelayMs: number, cancelAfterMs?: number) => {
+      const metrics = createMetrics();
+      const cancel = new AbortController();
+      const waiting = { ...deps(store, failingOnce()), metrics, retry: { retries: 1, baseDelayMs, maxDelayMs: baseDelayMs }, random: () => 0.99 };
+      const run = runIngestion(waiting, { runId: `r-${baseDelayMs}`, startedAt: new Date(at(1)), signal: cancel.signal });
+      if (cancelAfterMs !== undefined) setTimeout(() => cancel.abort(), cancelAfterMs);
+      const outcome = await run;
+      const counted = (await metrics.upstreamRetries.get()).values.reduce((sum, v) => sum + v.value, 0);
+      return { status: outcome.status, counted };
+    };
+    assert.deepEqual(await retried(60_000, 50), { status: 'failed', counted: 0 });
+    assert.deepEqual(await retried(1), { status: 'success', counted: 1 });
     await store.close();
   });
 });
