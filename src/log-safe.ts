@@ -1,5 +1,12 @@
 import { AppError, errorCode } from './errors.js';
 
+/** At most `max` UTF-16 units of `text`, never ending in half a surrogate pair (an emoji cut in two). */
+export function clipped(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = /[\ud800-\udbff]/.test(text.charAt(max - 1)) ? max - 1 : max;
+  return text.slice(0, end);
+}
+
 /** A `name=value` of a query string, or of a path segment's `;` parameters. */
 const PARAMETER = /([?&;])([^=&#;?]*)=([^&#;]*)/g;
 

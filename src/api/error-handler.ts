@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, MethodNotAllowedError, RouteNotFoundError, StoreUnavailableError, type ErrorCode } from '../errors.js';
-import { describeError } from '../log-safe.js';
+import { clipped, describeError } from '../log-safe.js';
 import { trackAllowedMethods } from './allowed-methods.js';
 
 type ValidationContext = 'querystring' | 'params' | 'body' | 'headers';
@@ -78,7 +78,7 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
   }
   const field = first.instancePath.replace(/^\//, '') || String(params.missingProperty ?? '');
   const sent = (request[REQUEST_PART[context]] as Record<string, unknown> | undefined)?.[field];
-  const got = sent === undefined ? '' : ` (got ${JSON.stringify(String(sent).slice(0, 40))})`;
+  const got = sent === undefined ? '' : ` (got ${JSON.stringify(clipped(String(sent), 40))})`;
   const schema = schemaProperties(request, context)?.[field];
   return `${WHERE[context]} '${field}' must be ${schema?.type === 'integer' ? expected(schema) : first.message?.replace(/^must be /, '')}${got}`;
 }

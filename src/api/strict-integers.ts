@@ -1,11 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import { clipped } from '../log-safe.js';
 import { expected, schemaProperties, WHERE } from './error-handler.js';
 
 type Part = 'querystring' | 'params';
 
 /** Decimal digits only: what "an integer" means in a URL to a person, and what every client sends. */
-const DECIMAL = /^-?\d{1,16}$/;
+const DECIMAL = /^-?\d+$/;
 
 /**
  * Ajv's coercion takes any string JavaScript reads as a number: `limit=0x10` served 16 posts, `1e2` 100 and
@@ -30,11 +31,12 @@ function check(request: FastifyRequest, part: Part): void {
   const given = (part === 'params' ? request.params : request.query) as Record<string, unknown>;
   for (const [field, schema] of Object.entries(properties)) {
     const sent = given[field];
+    if (Array.isArray(sent)) throw new AppError('INVALID_REQUEST', 400, `${WHERE[part]} '${field}' is given ${sent.length} times; send it once`);
     if (schema.type !== 'integer' || typeof sent !== 'string') continue;
     const value = DECIMAL.test(sent) ? Number(sent) : Number.NaN;
     const inRange = (schema.minimum === undefined || value >= schema.minimum) && (schema.maximum === undefined || value <= schema.maximum);
     if (!Number.isSafeInteger(value) || !inRange) {
-      throw new AppError('INVALID_REQUEST', 400, `${WHERE[part]} '${field}' must be ${expected(schema)} (got ${JSON.stringify(sent.slice(0, 40))})`);
+      throw new AppError('INVALID_REQUEST', 400, `${WHERE[part]} '${field}' must be ${expected(schema)} (got ${JSON.stringify(clipped(sent, 40))})`);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { clipped } from '../log-safe.js';
 import type { Post } from '../stores/store.js';
 import { NotUtf8Element, OversizedElement } from '../upstream/json-array-elements.js';
 
@@ -63,6 +64,10 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
+  // JSON.parse reads 1e400 as Infinity, which JSON.stringify writes as null; -0 would read as 0.
+  if (value === Number.POSITIVE_INFINITY || value === Number.NEGATIVE_INFINITY) return 'a number beyond a double\'s range';
+  if (Object.is(value, -0)) return '-0';
+  if (Number.isInteger(value) && !Number.isSafeInteger(value)) return `a number beyond 2^53, read as ${String(value)}`;
   const text = JSON.stringify(value);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return text.length > 40 ? `${clipped(text, 40)}…` : text;
 }

@@ -212,6 +212,19 @@ describe('API on an empty SQLite store', () => {
     }
   });
 
+  it('when a query parameter is repeated, then the 400 says so; leading zeros are still decimal; a cut value keeps its emoji whole', async () => {
+    for (const url of ['/posts?limit=1&limit=2', '/posts?limit=2&limit=2', '/runs?limit=1&limit=1']) {
+      assert.equal(assertErrorBody(await app.inject({ method: 'GET', url }), 400, 'INVALID_REQUEST').message, "query parameter 'limit' is given 2 times; send it once", url);
+    }
+    const padded = await app.inject({ method: 'GET', url: '/posts?limit=00000000000000002' });
+    assert.equal(padded.statusCode, 200);
+    assert.equal((padded.json() as { limit: number }).limit, 2);
+    assert.equal((await app.inject({ method: 'GET', url: '/posts/00000000000000000001' })).statusCode, 404, 'id 1, not stored');
+    const emoji = encodeURIComponent('😀'.repeat(25));
+    const { message } = assertErrorBody(await app.inject({ method: 'GET', url: `/posts?limit=a${emoji}` }), 400, 'INVALID_REQUEST');
+    assert.ok(message.isWellFormed() && !message.includes('\\ud83d'), message);
+  });
+
   it('when GET /status before any run, then it answers never_run', async () => {
     const response = await app.inject({ method: 'GET', url: '/status' });
     assert.equal(response.statusCode, 200);

@@ -100,6 +100,18 @@ describe('validatePost', () => {
     assert.ok(reason.endsWith('…'));
   });
 
+  it('when a number cannot be shown as JSON.parse read it, then the reason says what was sent, not null or 0', () => {
+    assert.match(reasonFor(JSON.parse('{"userId":1,"id":1e400,"title":"t","body":"b"}')), /^id must be an integer from 1 to \d+, got a number beyond a double's range$/);
+    assert.match(reasonFor(JSON.parse('{"userId":-0,"id":1,"title":"t","body":"b"}')), /got -0$/);
+    assert.match(reasonFor(JSON.parse('{"userId":1,"id":9007199254740993,"title":"t","body":"b"}')), /got a number beyond 2\^53, read as 9007199254740992$/);
+  });
+
+  it('when a long rejected value is cut short, then no emoji is cut in two', () => {
+    const reason = reasonFor({ ...VALID, id: `${'x'.repeat(38)}😀😀` });
+    assert.ok(reason.isWellFormed(), JSON.stringify(reason));
+    assert.ok(reason.endsWith('…'));
+  });
+
   it('when a record is validated, then the input is not modified', () => {
     const raw = { ...VALID, extra: 1 };
     validatePost(raw, STAMP);
