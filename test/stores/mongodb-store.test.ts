@@ -7,7 +7,7 @@ import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
 import { MONGODB_DEFAULTS, type MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
-import { at, ingestRun, rejection, samplePost, visibleText } from '../support/store-fixtures.js';
+import { assertRecordBoundHolds, at, ingestRun, LONGEST_SOURCE, rejection, samplePost, visibleText } from '../support/store-fixtures.js';
 import { freePort, startMongoServer, type MongoServer } from '../support/mongodb-backend.js';
 
 const SOURCE = 'mongo-specific';
@@ -54,17 +54,10 @@ describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mo
   });
 
   it('when a record is as large as MAX_RECORD_BYTES may be here, with the longest source and ids, then it is stored; a little more is refused', async () => {
-    const source = 's'.repeat(100);
-    const store = newStore({ source });
+    const store = newStore({ source: LONGEST_SOURCE });
     await store.init();
-    const max = 2 ** 31 - 1;
-    const json = (body: string) => Buffer.byteLength(JSON.stringify({ userId: max, id: max, title: '', body }));
-    const body = 'x'.repeat(MONGODB_DEFAULTS.maxRecordBytes - json(''));
-    assert.equal(json(body), MONGODB_DEFAULTS.maxRecordBytes);
-    await ingest(store, 'r1', at(1), [post(max, { userId: max, title: '', body, source })]);
-    assert.equal((await store.getPost(max))?.body.length, body.length);
-    // The driver holds documents to the server's 16 MiB, so the bound above is what keeps the record in.
-    await assert.rejects(ingest(store, 'r2', at(2), [post(max, { userId: max, title: '', body: `${body}${'y'.repeat(2048)}`, source })]), StoreUnavailableError);
+    // The driver holds documents to the server's 16 MiB, so the bound is what keeps the record in.
+    await assertRecordBoundHolds(store, MONGODB_DEFAULTS.maxRecordBytes, StoreUnavailableError);
   });
 
   it('when nothing has called init, then the store has not connected', async () => {

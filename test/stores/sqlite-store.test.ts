@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -209,72 +209,82 @@ describe('sqlite store: writes run on a thread of their own', () => {
   });
 });
 
+/**
+ * Runs `body` (ESM TypeScript, after `store` is opened on `dir`/data.db and initialised) in a process of its
+ * own, under `shell` (bash, run before node starts), and returns the JSON its last output line holds. A
+ * process of its own: SQLite reads SQLITE_TMPDIR and TMPDIR once, at the first open in a process.
+ */
+async function inChildProcess<T>(dir: string, body: string, env: NodeJS.ProcessEnv, shell = 'true'): Promise<T> {
+  const script = join(dir, 'child.mts');
+  await writeFile(
+    script,
+    `import { readdirSync, readlinkSync } from 'node:fs';
+     import { SqliteStore } from ${JSON.stringify(new URL('../../src/stores/sqlite/sqlite-store.ts', import.meta.url).href)};
+     import { ingestRun, samplePost } from ${JSON.stringify(new URL('../support/store-fixtures.ts', import.meta.url).href)};
+     const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'data.db'))}, tableName: 'posts', source: 's', batchSize: 1000, runHistoryLimit: 10 });
+     await store.init();
+     ${body}
+     await store.close();`,
+  );
+  const result = spawnSync('bash', ['-c', `${shell} && exec "$0" --import tsx "$1"`, process.execPath, script], { env, encoding: 'utf8', timeout: 110_000 });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? 'null') as T;
+}
+
+/** 1,000 posts of about 350 bytes each from id `from`, 35 KB of stage: enough of them outgrow a 16 MB cache. */
+const bulkPosts = "(from) => Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) }))";
+
 describe('sqlite store: temporary files', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-temp-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('when neither SQLITE_TMPDIR nor TMPDIR is set, then a run that outgrows the cache spills into the database\'s folder, the one a read-only container can write', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-temp-'));
-    try {
-      // A process of its own: SQLite reads the variables once, at the first open in a process.
-      const child = `
-        import { readdirSync, readlinkSync } from 'node:fs';
-        import { SqliteStore } from ${JSON.stringify(new URL('../../src/stores/sqlite/sqlite-store.ts', import.meta.url).href)};
-        import { ingestRun, samplePost } from ${JSON.stringify(new URL('../support/store-fixtures.ts', import.meta.url).href)};
-        const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'data.db'))}, tableName: 'posts', source: 's', batchSize: 1000, runHistoryLimit: 10 });
-        await store.init();
-        // About 35 MB staged, past the 16 MB cache better-sqlite3 gives a connection.
-        const posts = Array.from({ length: 100000 }, (_, i) => samplePost(i + 1, 's', { body: 'x'.repeat(300) }));
-        await ingestRun(store, 'r1', new Date().toISOString(), posts, { batchSize: 1000 });
-        const open = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
-        console.log(JSON.stringify(open.filter((target) => target.includes('etilqs_'))));
-        await store.close();`;
-      const env = { ...process.env };
-      delete env.TMPDIR;
-      delete env.SQLITE_TMPDIR;
-      const script = join(dir, 'spill.mts');
-      await writeFile(script, child);
-      const result = spawnSync(process.execPath, ['--import', 'tsx', script], { env, encoding: 'utf8', timeout: 110_000 });
-      assert.equal(result.status, 0, result.stderr);
-      const temporary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '[]') as string[];
-      assert.ok(temporary.length > 0, 'the run spilled to a temporary file');
-      for (const file of temporary) assert.ok(file.startsWith(join(dir, 'etilqs_')), file);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const env = { ...process.env };
+    delete env.TMPDIR;
+    delete env.SQLITE_TMPDIR;
+    const sub = join(dir, 'spill');
+    await mkdir(sub);
+    const temporary = await inChildProcess<string[]>(
+      sub,
+      `const posts = [];
+       for (let from = 1; from <= 100000; from += 1000) posts.push(...(${bulkPosts})(from));
+       await ingestRun(store, 'r1', new Date().toISOString(), posts, { batchSize: 1000 });
+       const open = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
+       console.log(JSON.stringify(open.filter((target) => target.includes('etilqs_'))));`,
+      env,
+    );
+    assert.ok(temporary.length > 0, 'the run spilled to a temporary file');
+    for (const file of temporary) assert.ok(file.startsWith(join(sub, 'etilqs_')), file);
   });
 
   it('when a run\'s stage fills the disk, then the failure is still recorded, the stage\'s file goes, and the next run succeeds', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-full-'));
-    try {
-      const child = `
-        import { SqliteStore } from ${JSON.stringify(new URL('../../src/stores/sqlite/sqlite-store.ts', import.meta.url).href)};
-        import { ingestRun, samplePost } from ${JSON.stringify(new URL('../support/store-fixtures.ts', import.meta.url).href)};
-        const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'data.db'))}, tableName: 'posts', source: 's', batchSize: 1000, runHistoryLimit: 10 });
-        await store.init();
-        const writer = await store.beginRun({ runId: 'big', startedAt: new Date(1000).toISOString() });
-        let staged = 'all';
-        try {
-          for (let from = 1; from <= 200000; from += 1000) {
-            await writer.write(Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) })));
-          }
-        } catch (error) {
-          staged = error.code + ': ' + error.message;
-        }
-        await writer.abort({ finishedAt: new Date(2000).toISOString(), error: 'the disk is full', recordsRejected: 0 });
-        const [failed] = await store.listRuns(1);
-        await ingestRun(store, 'small', new Date(3000).toISOString(), [samplePost(1, 's')]);
-        console.log(JSON.stringify({ staged, failed: failed.status, after: (await store.getStatus()).status }));
-        await store.close();`;
-      const script = join(dir, 'full.mts');
-      await writeFile(script, child);
-      const env = { ...process.env, SQLITE_TMPDIR: dir };
-      // Every file this process writes stops growing at 8 MiB, as on a full disk (Node ignores SIGXFSZ: writes fail).
-      const result = spawnSync('bash', ['-c', 'ulimit -f 8192 && exec "$0" --import tsx "$1"', process.execPath, script], { env, encoding: 'utf8', timeout: 110_000 });
-      assert.equal(result.status, 0, result.stderr);
-      const outcome = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as { staged: string; failed: string; after: string };
-      assert.match(outcome.staged, /^STORE_UNAVAILABLE: the store is unavailable \(stage posts\)/);
-      assert.equal(outcome.failed, 'failed');
-      assert.equal(outcome.after, 'success');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const sub = join(dir, 'full');
+    await mkdir(sub);
+    // Every file the child writes stops growing at 8 MiB, as on a full disk (Node ignores SIGXFSZ: writes fail).
+    const outcome = await inChildProcess<{ staged: string; failed: string; after: string }>(
+      sub,
+      `const writer = await store.beginRun({ runId: 'big', startedAt: new Date(1000).toISOString() });
+       let staged = 'all';
+       try {
+         for (let from = 1; from <= 200000; from += 1000) await writer.write((${bulkPosts})(from));
+       } catch (error) {
+         staged = error.code + ': ' + error.message;
+       }
+       await writer.abort({ finishedAt: new Date(2000).toISOString(), error: 'the disk is full', recordsRejected: 0 });
+       const [failed] = await store.listRuns(1);
+       await ingestRun(store, 'small', new Date(3000).toISOString(), [samplePost(1, 's')]);
+       console.log(JSON.stringify({ staged, failed: failed.status, after: (await store.getStatus()).status }));`,
+      { ...process.env, SQLITE_TMPDIR: sub },
+      'ulimit -f 8192',
+    );
+    assert.match(outcome.staged, /^STORE_UNAVAILABLE: the store is unavailable \(stage posts\)/);
+    assert.equal(outcome.failed, 'failed');
+    assert.equal(outcome.after, 'success');
   });
 });
+

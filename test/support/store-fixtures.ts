@@ -40,3 +40,23 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   }
   assert.fail('expected a rejection');
 }
+
+/**
+ * For a store whose items hold less than any record (DynamoDB, MongoDB): a record whose JSON is exactly
+ * `maxRecordBytes`, with the largest ids and the longest source, is stored whole; 2 KiB more, which the
+ * bound keeps out of a run, is refused by the store itself. `store` was made with `source` = LONGEST_SOURCE.
+ */
+export async function assertRecordBoundHolds(store: Store, maxRecordBytes: number, refusal: new (...args: never[]) => Error): Promise<void> {
+  const max = 2 ** 31 - 1;
+  const json = (body: string) => Buffer.byteLength(JSON.stringify({ userId: max, id: max, title: '', body }));
+  const body = 'x'.repeat(maxRecordBytes - json(''));
+  assert.equal(json(body), maxRecordBytes);
+  const largest = (text: string) => samplePost(max, LONGEST_SOURCE, { userId: max, title: '', body: text });
+  await ingestRun(store, 'r1', at(1), [largest(body)]);
+  assert.equal((await store.getPost(max))?.body.length, body.length);
+  await assert.rejects(ingestRun(store, 'r2', at(2), [largest(`${body}${'y'.repeat(2048)}`)]), refusal);
+}
+
+/** The longest SOURCE_NAME the configuration takes. */
+export const LONGEST_SOURCE = 's'.repeat(100);
+
