@@ -1,5 +1,5 @@
-import { pipeline, type Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { pipeline, Readable, type Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { errorCode, UpstreamInvalidJsonError, UpstreamNetworkError, UpstreamRedirectLoopError, UpstreamStatusError, UpstreamTooLargeError } from '../errors.js';
 import { jsonArrayElements } from './json-array-elements.js';
@@ -44,14 +44,37 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
  * and Python's requests do. A body in an encoding not offered is read as it came, and fails as invalid JSON.
  */
 const ACCEPT_ENCODING = 'gzip, deflate, br';
-const DECODERS: Readonly<Record<string, () => Transform>> = { gzip: createGunzip, 'x-gzip': createGunzip, deflate: createInflate, br: createBrotliDecompress };
+const DECODERS: Readonly<Record<string, () => Transform>> = { gzip: createGunzip, 'x-gzip': createGunzip, br: createBrotliDecompress };
 
 function decoded(response: Dispatcher.ResponseData): AsyncIterable<Buffer> {
   const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding === 'deflate') return inflated(response.body);
   const decoder = DECODERS[encoding];
   // pipeline() destroys the decoder when the body fails (a cut connection, an abort), so reading it fails too;
   // the error comes out of the reading, so the callback has nothing left to do.
   return decoder ? pipeline(response.body, decoder(), () => undefined) : response.body;
+}
+
+/**
+ * RFC 9110's `deflate` is zlib's format, yet some servers send bare DEFLATE, which browsers and curl read as
+ * well. A zlib stream opens with two bytes whose compression method is 8 and whose value is a multiple of 31
+ * (RFC 1950); anything else is read as bare DEFLATE.
+ */
+async function* inflated(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const chunks = body[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let ended = false;
+  while (head.length < 2 && !ended) {
+    const next = await chunks.next();
+    if (next.done) ended = true;
+    else head = Buffer.concat([head, next.value]);
+  }
+  const zlib = head.length >= 2 && ((head[0] as number) & 0x0f) === 8 && ((head[0] as number) * 256 + (head[1] as number)) % 31 === 0;
+  async function* whole(): AsyncGenerator<Buffer> {
+    yield head;
+    if (!ended) yield* { [Symbol.asyncIterator]: () => chunks };
+  }
+  yield* pipeline(Readable.from(whole()), zlib ? createInflate() : createInflateRaw(), () => undefined);
 }
 
 /** As browsers and curl -L do: an endpoint that moved (http to https, a new path) keeps working. */

@@ -1,8 +1,9 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 
-const COMPRESS = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
+/** `deflate-raw` is bare DEFLATE sent as `deflate`, as some servers do. */
+const COMPRESS = { gzip: gzipSync, deflate: deflateSync, 'deflate-raw': deflateRawSync, br: brotliCompressSync } as const;
 
 /** What the fake upstream does for one request. */
 export type Behaviour =
@@ -16,7 +17,7 @@ export type Behaviour =
   /** Sends the headers and the start of the body, then goes silent for ever. */
   | { readonly kind: 'stall-body' }
   /** Serves the posts compressed, with that Content-Encoding; `corrupt` cuts the compressed bytes in half. */
-  | { readonly kind: 'compressed'; readonly encoding: 'gzip' | 'deflate' | 'br'; readonly corrupt?: boolean }
+  | { readonly kind: 'compressed'; readonly encoding: keyof typeof COMPRESS; readonly corrupt?: boolean }
   /** Streams `bytes` of a valid JSON array, without Content-Length. */
   | { readonly kind: 'huge'; readonly bytes: number };
 
@@ -76,7 +77,7 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
         return void res.write('[{"userId":1,"id":1,"title":"t","body":"b"},');
       case 'compressed': {
         const compressed = COMPRESS[behaviour.encoding](Buffer.from(JSON.stringify(posts)));
-        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': behaviour.encoding });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': behaviour.encoding === 'deflate-raw' ? 'deflate' : behaviour.encoding });
         return void res.end(behaviour.corrupt ? compressed.subarray(0, compressed.length >> 1) : compressed);
       }
       case 'huge':
