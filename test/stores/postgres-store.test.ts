@@ -207,6 +207,29 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     }
   });
 
+  it('when TABLE_NAME names tables that lack what the service needs, or a newer version migrated them, then init refuses at once naming TABLE_NAME', async () => {
+    const admin = await directClient();
+    const foreignName = uniqueTableName('pg');
+    await admin.query(`CREATE TABLE "${foreignName}" (id integer PRIMARY KEY, name text)`);
+    const foreign = await rejection(newStore({ tableName: foreignName }).init());
+    assert.ok(foreign instanceof StoreSetupError, String(foreign));
+    assert.match(foreign.message, new RegExp(`^TABLE_NAME cannot be used: table "${foreignName}" lacks the columns user_id, title, body, ingested_at, source this service needs`));
+
+    const keyless = uniqueTableName('pg');
+    await newStore({ tableName: keyless }).init();
+    await admin.query(`ALTER TABLE "${keyless}" DROP CONSTRAINT "${keyless}_pkey"`);
+    const unkeyed = await rejection(newStore({ tableName: keyless }).init());
+    assert.ok(unkeyed instanceof StoreSetupError, String(unkeyed));
+    assert.match(unkeyed.message, /has no primary key on id/);
+
+    const migrated = uniqueTableName('pg');
+    await newStore({ tableName: migrated }).init();
+    await admin.query(`INSERT INTO "${migrated}_migrations" (version, applied_at) VALUES (99, 'x')`);
+    const newer = await rejection(newStore({ tableName: migrated }).init());
+    assert.ok(newer instanceof StoreSetupError, String(newer));
+    assert.match(newer.message, /^TABLE_NAME cannot be used: its tables are at schema 99, newer than this version knows \(2\)/);
+  });
+
   it('when several replicas init one fresh table at once, then all succeed and each migration runs once', async () => {
     const tableName = uniqueTableName('pg');
     const replicas = Array.from({ length: 4 }, () => newStore({ tableName }));

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import { StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
@@ -152,6 +153,34 @@ describe('sqlite store: writes run on a thread of their own', () => {
     assert.ok(error instanceof StoreSetupError);
     assert.match(error.message, /not a SQLite database \(SQLITE_NOTADB\)/);
     await store.close();
+  });
+
+  it('when TABLE_NAME names tables that lack what the service needs, or a newer version migrated them, then init refuses naming TABLE_NAME', async () => {
+    const path = join(dir, 'foreign.db');
+    const other = new Database(path);
+    other.exec('CREATE TABLE posts (id INTEGER PRIMARY KEY, name TEXT)');
+    other.close();
+    const foreign = await rejection(newStore(path).init());
+    assert.ok(foreign instanceof StoreSetupError, String(foreign));
+    assert.equal(foreign.message, 'TABLE_NAME cannot be used: table "posts" lacks the columns user_id, title, body, ingested_at, source this service needs (another service\'s table, or altered by hand?)');
+
+    const newerPath = join(dir, 'newer.db');
+    await withStore(newerPath, 100, async () => undefined);
+    const db = new Database(newerPath);
+    db.prepare(`INSERT INTO posts_migrations (version, applied_at) VALUES (99, ?)`).run(at(1));
+    db.close();
+    const newer = await rejection(newStore(newerPath).init());
+    assert.ok(newer instanceof StoreSetupError, String(newer));
+    assert.match(newer.message, /^TABLE_NAME cannot be used: its tables are at schema 99, newer than this version knows \(2\)/);
+  });
+
+  it('when the record of migrations is lost but the tables are current, then init takes them as they are', async () => {
+    const path = join(dir, 'no-migrations.db');
+    await withStore(path, 100, (store) => ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]).then(() => undefined));
+    const db = new Database(path);
+    db.exec('DROP TABLE posts_migrations');
+    db.close();
+    await withStore(path, 100, async (store) => assert.equal((await store.getPost(1))?.id, 1));
   });
 
   it('when a second run begins on the same store, then the first run is refused rather than mixed into it', async () => {

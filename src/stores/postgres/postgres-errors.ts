@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { errorCode, StoreUnavailableError } from '../../errors.js';
+import { errorCode, StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import type { RetryDecision } from '../../retry/retry.js';
 import { NETWORK_REASONS } from '../network-reasons.js';
 
@@ -61,6 +61,7 @@ function tlsFailure(error: unknown): string | undefined {
  * but for TLS refusals: the same certificate would be refused again.
  */
 export function classifyConnectError(error: unknown): RetryDecision {
+  if (error instanceof StoreSetupError) return { retryable: false, reason: 'setup' };
   if (tlsFailure(error)) return { retryable: false, reason: 'tls' };
   if (error instanceof pg.DatabaseError) {
     const code = error.code ?? '';
@@ -76,6 +77,8 @@ const LASTING_REFUSALS: Readonly<Record<string, string>> = {
   '3D000': 'database does not exist',
   '42501': 'permission denied',
   '42P01': 'a table of the service does not exist',
+  '42703': 'a table of the service lacks a column it needs (altered by hand?)',
+  '42P10': 'a table of the service lost the key it needs (altered by hand?)',
   '25006': 'the server is read-only',
 };
 

@@ -18,6 +18,7 @@ import { batchedLookups } from '../batched-lookups.js';
 import { RunClient, withPooledTransaction, type Queryable } from './postgres-client.js';
 import { classifyConnectError, describeConnectFailure, describeTarget, guard } from './postgres-errors.js';
 import { PostgresRunWriter } from './postgres-run-writer.js';
+import { newerSchema, schemaMismatch, serviceTables, type FoundSchema } from '../sql-tables.js';
 import { migrationLockKey, migrationsTableSql, postgresMigrations, quoteIdentifier as q } from './postgres-schema.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, type PostgresStoreConfig } from './postgres-store-config.js';
 
@@ -63,6 +64,7 @@ export class PostgresStore implements Store {
       // A store that could not start keeps no pool, so the process can exit; a later init() starts afresh.
       if (this.#pool === pool) this.#pool = undefined;
       await pool.end().catch(() => undefined);
+      if (error instanceof StoreSetupError) throw error;
       const reason = `PostgreSQL at ${describeTarget(this.#config.uri)}: ${describeConnectFailure(error)}, gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}`;
       // A wrong password or a missing database is a setting to fix; a server out of reach, a moment to wait for.
       if (!classifyConnectError(error).retryable) throw new StoreSetupError('POSTGRES_URI', reason, { cause: error });
@@ -102,6 +104,8 @@ export class PostgresStore implements Store {
     );
     const applied = rows[0]?.version ?? 0;
     const migrations = postgresMigrations(table);
+    const newer = newerSchema(applied, migrations.length);
+    if (newer) throw new StoreSetupError('TABLE_NAME', newer);
     for (let version = applied + 1; version <= migrations.length; version++) {
       await client.query(migrations[version - 1] as string);
       await client.query(`INSERT INTO ${q(`${table}_migrations`)} (version, applied_at) VALUES ($1, $2)`, [
@@ -109,6 +113,26 @@ export class PostgresStore implements Store {
         new Date().toISOString(),
       ]);
     }
+    const mismatch = schemaMismatch(table, await this.#readSchema(client));
+    if (mismatch) throw new StoreSetupError('TABLE_NAME', mismatch);
+  }
+
+  /** The columns of the service's tables, and the records table's primary key, as the catalog has them. */
+  async #readSchema(client: Queryable): Promise<FoundSchema> {
+    const table = this.#config.tableName;
+    const { rows } = await client.query<{ table_name: string; column_name: string }>(
+      `SELECT c.relname AS table_name, a.attname AS column_name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       WHERE a.attrelid IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [serviceTables(table).map(q)],
+    );
+    const columns = new Map<string, Set<string>>();
+    for (const { table_name, column_name } of rows) columns.set(table_name, (columns.get(table_name) ?? new Set()).add(column_name));
+    const { rows: key } = await client.query<{ attname: string }>(
+      `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+       WHERE i.indrelid = to_regclass($1) AND i.indisprimary`,
+      [q(table)],
+    );
+    return { columns, recordsPrimaryKey: key.map((row) => row.attname) };
   }
 
   /** Ends the pool; a run still holding a connection has it destroyed, which rolls back what it staged. */

@@ -1,10 +1,18 @@
+/** One migration: columns to add where missing (SQLite has no ADD COLUMN IF NOT EXISTS), then its SQL. */
+export interface SqliteMigration {
+  readonly addColumns?: ReadonlyArray<readonly [table: string, column: string, type: string]>;
+  readonly sql: string;
+}
+
 /**
  * Versioned migrations for the SQLite store. Each runs once, in order, inside the transaction that records
- * it in `<table>_migrations`, so two processes starting together apply each exactly once.
+ * it in `<table>_migrations`, so two processes starting together apply each exactly once. Each is idempotent
+ * too, so tables whose record of migrations was lost (copied into a new file without it) are taken as they are.
  */
-export function sqliteMigrations(table: string): readonly string[] {
+export function sqliteMigrations(table: string): readonly SqliteMigration[] {
   return [
-    `CREATE TABLE IF NOT EXISTS "${table}" (
+    {
+      sql: `CREATE TABLE IF NOT EXISTS "${table}" (
        id INTEGER PRIMARY KEY,
        user_id INTEGER NOT NULL,
        title TEXT NOT NULL,
@@ -36,13 +44,18 @@ export function sqliteMigrations(table: string): readonly string[] {
        last_error TEXT,
        last_duration_ms INTEGER
      );`,
-    `ALTER TABLE "${table}_runs" ADD COLUMN replica TEXT;
-     ALTER TABLE "${table}_status" ADD COLUMN last_run_replica TEXT;
-     CREATE TABLE IF NOT EXISTS "${table}_lease" (
+    },
+    {
+      addColumns: [
+        [`${table}_runs`, 'replica', 'TEXT'],
+        [`${table}_status`, 'last_run_replica', 'TEXT'],
+      ],
+      sql: `CREATE TABLE IF NOT EXISTS "${table}_lease" (
        source TEXT PRIMARY KEY,
        owner TEXT,
        expires_at TEXT,
        last_started_at TEXT
      );`,
+    },
   ];
 }

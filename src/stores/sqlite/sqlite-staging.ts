@@ -46,6 +46,14 @@ export class SqliteStaging {
       ingested_at TEXT NOT NULL, source TEXT NOT NULL)`);
     this.#clearStage = db.prepare('DELETE FROM temp.stage_posts');
     this.#clearStage.run();
+    const stored = `SELECT id, user_id, title, body, source FROM main."${table}"`;
+    this.#readStored = db.prepare(`${stored} WHERE id IN (SELECT value FROM json_each(?))`).raw();
+    this.#readStoredRange = db.prepare(`${stored} WHERE id BETWEEN ? AND ?`).raw();
+    // A statement per post, bound rather than parsed from JSON: SQLite binds six values faster than it
+    // extracts six fields from a JSON text, and the batch runs in one transaction of the temp database.
+    this.#stage = db.prepare('INSERT INTO temp.stage_posts (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)');
+    this.#unstage = db.prepare('DELETE FROM temp.stage_posts WHERE id = ?');
+    // Recorded last: a statement that cannot be prepared (a table altered by hand) leaves no `running` run behind.
     db.transaction(() => {
       const replica = run.replica ?? null;
       db.prepare(`INSERT INTO "${table}_runs" (run_id, source, status, started_at, replica) VALUES (?, ?, 'running', ?, ?)`).run(
@@ -60,13 +68,6 @@ export class SqliteStaging {
            last_attempt = excluded.last_attempt, last_run_replica = excluded.last_run_replica`,
       ).run(source, run.runId, run.startedAt, replica);
     }).immediate();
-    const stored = `SELECT id, user_id, title, body, source FROM main."${table}"`;
-    this.#readStored = db.prepare(`${stored} WHERE id IN (SELECT value FROM json_each(?))`).raw();
-    this.#readStoredRange = db.prepare(`${stored} WHERE id BETWEEN ? AND ?`).raw();
-    // A statement per post, bound rather than parsed from JSON: SQLite binds six values faster than it
-    // extracts six fields from a JSON text, and the batch runs in one transaction of the temp database.
-    this.#stage = db.prepare('INSERT INTO temp.stage_posts (id, user_id, title, body, ingested_at, source) VALUES (?, ?, ?, ?, ?, ?)');
-    this.#unstage = db.prepare('DELETE FROM temp.stage_posts WHERE id = ?');
   }
 
   get runId(): string {

@@ -15,7 +15,9 @@ import {
   type Store,
   type StoreOptions,
 } from '../store.js';
+import { newerSchema, schemaMismatch, serviceTables } from '../sql-tables.js';
 import { SqliteRunWriter } from './sqlite-run-writer.js';
+import { sqliteMigrations } from './sqlite-schema.js';
 import type { WriterRequest } from './sqlite-writer-protocol.js';
 import { SqliteWriterThread } from './sqlite-writer-thread.js';
 
@@ -68,11 +70,31 @@ export class SqliteStore implements Store {
       reader.pragma('busy_timeout = 5000');
       this.#reader = reader;
       this.#writer = writer;
+      this.#checkSchema(reader);
     } catch (error) {
       // A store that could not start keeps no thread, so the process can exit.
+      this.#reader?.close();
+      this.#reader = undefined;
+      this.#writer = undefined;
       await writer.close();
-      throw openFailure(error);
+      throw error instanceof StoreSetupError ? error : openFailure(error);
     }
+  }
+
+  /** Refuses tables a newer version migrated, or that lack what this service needs (sql-tables.ts). */
+  #checkSchema(reader: Database.Database): void {
+    const table = this.#config.tableName;
+    const { applied } = reader.prepare(`SELECT COALESCE(MAX(version), 0) AS applied FROM "${table}_migrations"`).get() as { applied: number };
+    const newer = newerSchema(applied, sqliteMigrations(table).length);
+    if (newer) throw new StoreSetupError('TABLE_NAME', newer);
+    const columnsOf = (name: string) => reader.pragma(`table_info("${name}")`) as Array<{ name: string; pk: number }>;
+    const recordsPrimaryKey = columnsOf(table)
+      .filter((column) => column.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((column) => column.name);
+    const columns = new Map(serviceTables(table).map((name) => [name, new Set(columnsOf(name).map((column) => column.name))]));
+    const mismatch = schemaMismatch(table, { columns, recordsPrimaryKey });
+    if (mismatch) throw new StoreSetupError('TABLE_NAME', mismatch);
   }
 
   async close(): Promise<void> {

@@ -24,7 +24,11 @@ export class SqliteWrites {
     const migrations = sqliteMigrations(table);
     db.transaction(() => {
       const row = db.prepare(`SELECT COALESCE(MAX(version), 0) AS v FROM "${table}_migrations"`).get() as { v: number };
-      migrations.slice(row.v).forEach((sql, index) => {
+      migrations.slice(row.v).forEach(({ addColumns = [], sql }, index) => {
+        for (const [name, column, type] of addColumns) {
+          const columns = db.pragma(`table_info("${name}")`) as Array<{ name: string }>;
+          if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE "${name}" ADD COLUMN ${column} ${type}`);
+        }
         db.exec(sql);
         db.prepare(`INSERT INTO "${table}_migrations" (version, applied_at) VALUES (?, ?)`).run(row.v + index + 1, new Date().toISOString());
       });
