@@ -7,7 +7,6 @@ import { MissingHostError, ShuttingDownError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import type { Store } from '../stores/store.js';
 import { installErrorHandlers } from './error-handler.js';
-import { keyMatcher } from './api-keys.js';
 import { routerErrorAnswer, socketErrorAnswers } from './framework-errors.js';
 import { API_KEY_SCHEMES, registerProtection, wasRefusedInBulk, type ProtectionOptions } from './protection.js';
 import { lazyRequestLogger, loggedUrl } from './request-logger.js';
@@ -48,11 +47,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: lazyRequestLogger,
     bodyLimit: 64 * 1024,
-    frameworkErrors: routerErrorAnswer({
-      metrics: deps.metrics,
-      headers: SECURITY_HEADERS,
-      hasValidKey: deps.protection?.apiKeys.length ? keyMatcher(deps.protection.apiKeys) : undefined,
-    }),
+    frameworkErrors: routerErrorAnswer({ metrics: deps.metrics, headers: SECURITY_HEADERS }),
     clientErrorHandler: socketErrors.answerClientError,
     // Node would answer a request without Host with an empty 400; the hook below answers it in the API's shape.
     // Node checks the timeouts below every connectionsCheckingInterval (30 s by default), so a client trickling

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../errors.js';
 import { NOT_FOUND_ROUTE, type Metrics } from '../metrics.js';
 import { errorBody } from './error-handler.js';
 import { loggedUrl } from './request-logger.js';
@@ -33,24 +32,21 @@ const CONNECT_REFUSED: ErrorBody = { statusCode: 405, code: 'INVALID_REQUEST', m
 
 const json = (body: ErrorBody) => JSON.stringify(errorBody(body.statusCode, body.code, body.message));
 
-const UNAUTHORIZED: ErrorBody = new UnauthorizedError();
-
 export interface RouterErrorOptions {
   readonly metrics: Metrics | undefined;
   /** The headers app.ts's onSend hook sets on every other answer (helmet's). */
   readonly headers: Readonly<Record<string, string>>;
-  /** With API_KEYS set: whether the request has a key. Without one it gets the 401 every other path gives. */
-  readonly hasValidKey?: ((request: FastifyRequest) => boolean) | undefined;
 }
 
 /**
  * The router's refusals. No hook runs for a request the router refused, so what the hooks do for the others
- * is done here: the key check (else a 414 would tell a caller without a key that the path exists), the
- * headers, the log line and the count; it matched no route (NOT_FOUND_ROUTE).
+ * is done here: the headers, the log line and the count; it matched no route (NOT_FOUND_ROUTE). No key is
+ * checked, and none is needed: the answer is the same with a key, a wrong one or none, so it grades no key
+ * guess, which no rate limit would slow here (the plugin's hooks do not run either).
  */
-export function routerErrorAnswer({ metrics, headers, hasValidKey }: RouterErrorOptions) {
+export function routerErrorAnswer({ metrics, headers }: RouterErrorOptions) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const body = hasValidKey && !hasValidKey(request) ? UNAUTHORIZED : (ROUTER_ERRORS[error.code] ?? MALFORMED);
+    const body = ROUTER_ERRORS[error.code] ?? MALFORMED;
     request.log.info({ method: request.method, url: loggedUrl(request.url), statusCode: body.statusCode }, 'request');
     void reply.code(body.statusCode).headers(headers).header('x-request-id', request.id).type('application/json').send(json(body));
     metrics?.observeRequest(request.method, NOT_FOUND_ROUTE, body.statusCode, reply.elapsedTime / 1000);

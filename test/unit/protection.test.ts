@@ -249,17 +249,19 @@ describe('headers and CORS', () => {
     assert.equal((await call(app, { method: 'OPTIONS', url: '/posts', headers: { 'x-api-key': KEY } })).status, 405, 'with a key, the answer is the route\'s');
   });
 
-  it('when the router refuses a path (a parameter over 100 characters, bad percent-encoding), then the answer needs a key as any other and carries the security headers', async () => {
-    const app = await appWith({ apiKeys: [KEY] });
+  it('when the router refuses a path (a parameter over 100 characters, bad percent-encoding), then the answer is the same with a key, a wrong one or none, and carries the security headers', async () => {
+    const app = await appWith({ apiKeys: [KEY], rateLimit: 2 });
     for (const url of [`/posts/${'1'.repeat(101)}`, '/posts/%zz']) {
-      const without = await call(app, { method: 'GET', url });
-      assert.equal(without.status, 401, url);
-      assert.equal(without.json?.code, 'UNAUTHORIZED', url);
-      assert.equal(without.headers['x-content-type-options'], 'nosniff', url);
-      const withKey = await call(app, { method: 'GET', url, headers: { 'x-api-key': KEY } });
-      assert.equal(withKey.status, url.includes('%') ? 400 : 414, url);
-      assert.equal(withKey.headers['x-content-type-options'], 'nosniff', url);
-      assert.equal(withKey.headers['x-frame-options'], 'DENY', url);
+      const answers = [];
+      // Past the rate limit too: no hook runs for these, so an answer that graded keys would do so unlimited.
+      for (const headers of [{}, { 'x-api-key': 'wrong-key-00000000000' }, { 'x-api-key': KEY }, {}, { 'x-api-key': KEY }]) {
+        const { status, json, headers: sent } = await call(app, { method: 'GET', url, headers });
+        assert.equal(sent['x-content-type-options'], 'nosniff', url);
+        assert.equal(sent['x-frame-options'], 'DENY', url);
+        answers.push(`${status} ${String(json?.code)}`);
+      }
+      assert.equal(new Set(answers).size, 1, `${url}: ${answers.join(', ')}`);
+      assert.equal(answers[0], url.includes('%') ? '400 INVALID_REQUEST' : '414 INVALID_REQUEST');
     }
   });
 
