@@ -229,7 +229,7 @@ export class IngestionScheduler {
       } catch (error) {
         // runIngestion records failures itself; this is a store that would not record the run as running.
         begin?.reject(error);
-        logger.error({ runId, error: describeError(error) }, 'run could not start; the store holds no trace of it, asking again later');
+        logger.error({ runId, error: describeError(error) }, 'run could not start: the store did not record it as running; asking again later');
       } finally {
         this.#ending = true;
         begin?.resolve();

@@ -239,6 +239,21 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       assert.equal((error.cause as Error).name, 'AccessDeniedException');
     });
 
+    it('when the status write of beginRun is refused after the history item was written, then the item is taken back and no run shows running', async () => {
+      const store = newStore();
+      await store.init();
+      proxy.intercept(async (operation, request) =>
+        operation === 'UpdateItem' && String(request.TableName).endsWith('_status') && JSON.stringify(request).includes('current_run_id')
+          ? { status: 400, body: { __type: 'com.amazon.coral.service#AccessDeniedException', message: 'denied' } }
+          : undefined,
+      );
+      const error = await rejection(store.beginRun({ runId: 'r1', startedAt: at(1) }));
+      proxy.intercept(undefined);
+      assert.ok(error instanceof StoreUnavailableError);
+      assert.deepEqual(await store.listRuns(10), []);
+      assert.equal((await store.getStatus()).status, 'never_run');
+    });
+
     it('when a table is deleted under a running store, then reads fail saying it does not exist, not to try again shortly', async () => {
       const store = newStore();
       await store.init();

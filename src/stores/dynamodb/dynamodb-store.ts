@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OffsetTooDeepError, StoreUnavailableError } from '../../errors.js';
 import {
   RUN_END_UNRECORDED,
@@ -209,17 +209,24 @@ export class DynamoDbStore implements Store {
     // As in the SQLite store, the run that began last owns the state fields; commit and abort check it. The
     // replica describes this attempt too, so a run without one must not keep the previous run's.
     const { replica } = run;
-    await callDynamoDb('begin run', retry, () =>
-      doc.send(
-        new UpdateCommand({
-          TableName: this.#names.status,
-          Key: { source },
-          UpdateExpression: `SET #status = :running, current_run_id = :run, last_attempt = :started${replica === undefined ? ' REMOVE last_run_replica' : ', last_run_replica = :replica'}`,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':running': 'running', ':run': run.runId, ':started': run.startedAt, ...(replica === undefined ? {} : { ':replica': replica }) },
-        }),
-      ),
-    );
+    try {
+      await callDynamoDb('begin run', retry, () =>
+        doc.send(
+          new UpdateCommand({
+            TableName: this.#names.status,
+            Key: { source },
+            UpdateExpression: `SET #status = :running, current_run_id = :run, last_attempt = :started${replica === undefined ? ' REMOVE last_run_replica' : ', last_run_replica = :replica'}`,
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':running': 'running', ':run': run.runId, ':started': run.startedAt, ...(replica === undefined ? {} : { ':replica': replica }) },
+          }),
+        ),
+      );
+    } catch (error) {
+      // The run did not begin, so its history item would show a run `running` that never ran (until a lease
+      // holder marked it failed as interrupted): it is taken back, once, if the store still answers.
+      await doc.send(new DeleteCommand({ TableName: this.#names.runs, Key: { source, run_key: runKey(run.startedAt, run.runId) } })).catch(() => undefined);
+      throw error;
+    }
     return new DynamoDbRunWriter(doc, this.#names, this.#config, run);
   }
 
