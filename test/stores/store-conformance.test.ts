@@ -317,6 +317,20 @@ for (const backend of selectedBackends()) {
       assert.equal(status.last_error, cause);
     });
 
+    it('when a stalled run that recovery marked failed then commits after all, then /runs shows a success without the recovery\'s error', async () => {
+      const tableName = uniqueTableName();
+      const stalled = await newStore({ tableName });
+      const writer = await stalled.beginRun({ runId: 'r1', startedAt: at(1) });
+      await writer.write([post(1, { ingested_at: at(1) })]);
+      const taker = await newStore({ tableName });
+      assert.equal(await taker.recoverInterruptedRuns(at(5)), 1);
+      await writer.commit({ finishedAt: () => at(6), recordsIngested: 1, recordsRejected: 0 });
+      const [run] = await taker.listRuns(1);
+      assert.equal(run?.status, 'success');
+      assert.equal(run?.error, null);
+      assert.equal(run?.finished_at, at(6));
+    });
+
     it('when two instances run at once on one database, then no id is duplicated and status follows the newer run', async () => {
       const tableName = uniqueTableName();
       const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];

@@ -78,7 +78,8 @@ export class DynamoDbRunWriter implements RunWriter {
     // The records are written already: the run ends here.
     const finishedAt = result.finishedAt();
     const duration = durationMs(startedAt, finishedAt);
-    await this.#updateRun('commit run', 'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_ingested = :ingested, records_rejected = :rejected, records_changed = :changed', {
+    // REMOVE #error: a lease holder may have marked this run failed meanwhile, taking it for dead; it was not.
+    await this.#updateRun('commit run', 'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_ingested = :ingested, records_rejected = :rejected, records_changed = :changed REMOVE #error', {
       ':status': 'success',
       ':finished': finishedAt,
       ':duration': duration,

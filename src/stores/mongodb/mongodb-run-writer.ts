@@ -85,6 +85,7 @@ export class MongoDbRunWriter implements RunWriter {
         {
           $set: {
             status: 'success',
+            error: null,
             finished_at: finishedAt,
             duration_ms: duration,
             records_ingested: result.recordsIngested,

@@ -115,7 +115,7 @@ export class PostgresRunWriter implements RunWriter {
           const duration = durationMs(startedAt, finishedAt);
           await client.query(
             `UPDATE ${q(`${table}_runs`)} SET status = 'success', finished_at = $1, duration_ms = $2, records_ingested = $3,
-               records_rejected = $4, records_changed = $5 WHERE run_id = $6`,
+               records_rejected = $4, records_changed = $5, error = NULL WHERE run_id = $6`,
             [finishedAt, duration, result.recordsIngested, result.recordsRejected, changes, runId],
           );
           await this.#recordSuccess(client, result, duration);

@@ -129,7 +129,7 @@ export class SqliteStaging {
       const finished = await finishedAt();
       const duration = durationMs(startedAt, finished);
       db.prepare(
-        `UPDATE "${table}_runs" SET status = 'success', finished_at = ?, duration_ms = ?, records_ingested = ?,
+        `UPDATE "${table}_runs" SET status = 'success', error = NULL, finished_at = ?, duration_ms = ?, records_ingested = ?,
            records_rejected = ?, records_changed = ? WHERE run_id = ?`,
       ).run(finished, duration, totals.recordsIngested, totals.recordsRejected, changes, runId);
       // A slower, older run never replaces the success of a newer one...
