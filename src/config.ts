@@ -106,7 +106,8 @@ function isProxyAddress(entry: string): boolean {
   const [address = '', prefix, extra] = entry.split('/');
   const version = isIP(address);
   if (version === 0 || extra !== undefined) return false;
-  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+  // A /0 range is every address, which Fastify's proxy-addr refuses: that is TRUST_PROXY=true.
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (version === 4 ? 32 : 128));
 }
 
 /**

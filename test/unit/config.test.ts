@@ -161,7 +161,7 @@ describe('loadConfig rejections', () => {
     assert.equal(loadConfig({}).trustProxy, false);
     assert.equal(loadConfig({ TRUST_PROXY: 'TRUE' }).trustProxy, true);
     assert.equal(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, fd00::/8 ,192.168.1.5,loopback' }).trustProxy, '10.0.0.0/8,fd00::/8,192.168.1.5,loopback');
-    for (const value of ['1', 'yes', '10.0.0.0/33', '300.1.1.1', '10.0.0.0/8/1', 'proxy.internal']) {
+    for (const value of ['1', 'yes', '10.0.0.0/33', '300.1.1.1', '10.0.0.0/8/1', 'proxy.internal', '0.0.0.0/0', '::/0']) {
       assert.match(configError({ TRUST_PROXY: value }).message, /TRUST_PROXY=.* is not valid: expected false, the proxies' addresses or CIDR ranges/, value);
     }
   });
