@@ -110,12 +110,10 @@ export async function* jsonArrayElements(chunks: AsyncIterable<Uint8Array>, maxE
         continue;
       }
       const text = k === 0 && carried.length > 0 ? Buffer.concat([...carried, own]) : own;
-      if (!isUtf8(text)) {
-        elements.push(new NotUtf8Element());
-        continue;
-      }
       try {
-        elements.push(JSON.parse(text.toString('utf8')));
+        // Parsed even when not UTF-8: bytes outside strings (decoded as U+FFFD) make it no JSON at all.
+        const element: unknown = JSON.parse(text.toString('utf8'));
+        elements.push(isUtf8(text) ? element : new NotUtf8Element());
       } catch {
         throw new JsonArrayError(`element ${index + k / 2} is not valid JSON`);
       }

@@ -132,6 +132,11 @@ describe('jsonArrayElements', () => {
     }
   });
 
+  it('when bytes that are not UTF-8 stand outside any string, then the body is refused as not JSON, as any stray byte is', async () => {
+    assert.equal(await failure(Buffer.concat([Buffer.from('[{"t":"a"},'), Buffer.from([0xa0]), Buffer.from('{"t":"b"}]')])), 'element 1 is not valid JSON');
+    assert.equal(await failure(Buffer.concat([Buffer.from('[{"t":"a"},{"t":"b"'), Buffer.from([0xa0]), Buffer.from('}]')])), 'element 1 is not valid JSON');
+  });
+
   it('when the body opens with UTF-8\'s byte order mark, then it is read past, cut anywhere; anything else before the array is refused', async () => {
     for (let cut = 0; cut <= 6; cut++) assert.deepEqual(await elements('\uFEFF[1, 2]', [cut, cut + 1]), [1, 2]);
     assert.deepEqual(await elements('\uFEFF \n[1]'), [1]);
