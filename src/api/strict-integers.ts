@@ -5,8 +5,9 @@ import { expected, schemaProperties, WHERE } from './error-handler.js';
 
 type Part = 'querystring' | 'params';
 
-/** Decimal digits only: what "an integer" means in a URL to a person, and what every client sends. */
-const DECIMAL = /^-?\d+$/;
+/** Decimal digits only: what "an integer" means in a URL to a person, and what every client sends. No sign:
+ * every integer input is 0 or more, and `-0` would pass a minimum of 0. */
+const DECIMAL = /^\d+$/;
 
 /**
  * Ajv's coercion takes any string JavaScript reads as a number: `limit=0x10` served 16 posts, `1e2` 100 and

@@ -221,6 +221,8 @@ export class IngestionScheduler {
         await this.#recoverInterruptedRuns(new Date(startedAt).toISOString()).catch((error: unknown) => {
           logger.warn({ error: describeError(error) }, 'could not mark the runs of a stopped replica failed; the next lease holder will');
         });
+        // A shutdown that came during the recovery (a lock wait, up to half SHUTDOWN_TIMEOUT) need not wait for a begin too.
+        abort.signal.throwIfAborted();
         const onBegun = () => {
           started = true;
           begin?.resolve();
@@ -229,7 +231,8 @@ export class IngestionScheduler {
       } catch (error) {
         // runIngestion records failures itself; this is a store that would not record the run as running.
         begin?.reject(error);
-        logger.error({ runId, error: describeError(error) }, 'run could not start: the store did not record it as running; asking again later');
+        if (abort.signal.aborted) logger.info({ runId, reason: (abort.signal.reason as Error).message }, 'run not started: cancelled before it began');
+        else logger.error({ runId, error: describeError(error) }, 'run could not start: the store did not record it as running; asking again later');
       } finally {
         this.#ending = true;
         begin?.resolve();

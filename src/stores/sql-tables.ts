@@ -26,7 +26,8 @@ export interface FoundSchema {
 /** Why the tables cannot serve this service, in words for a start-up error naming TABLE_NAME; undefined if they can. */
 export function schemaMismatch(table: string, found: FoundSchema): string | undefined {
   for (const [name, required] of requiredColumns(table)) {
-    const present = found.columns.get(name) ?? new Set<string>();
+    const present = found.columns.get(name);
+    if (present === undefined) return `table "${name}" does not exist, yet its migrations are recorded (dropped or renamed by hand?)`;
     const missing = required.filter((column) => !present.has(column));
     if (missing.length > 0) return `table "${name}" lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} this service needs (another service's table, or altered by hand?)`;
   }

@@ -161,6 +161,11 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
         server.close();
       }
     }
+    const missingFile = `/nonexistent-${Date.now()}/ca.pem`;
+    const unreadable = await rejection(newStore({ uri: `${server.uri}${server.uri.includes('?') ? '&' : '?'}sslmode=verify-full&sslrootcert=${missingFile}` }).init());
+    assert.ok(unreadable instanceof StoreSetupError, String(unreadable));
+    assert.match(unreadable.message, /a file the URI names \(sslrootcert, sslcert or sslkey\) cannot be read \(ENOENT\), gave up after 1 attempt$/);
+    assert.ok(!unreadable.message.includes(missingFile));
   });
 
   it('when the URI holds a password, then no thrown error shows it: wrong password, unreachable server, outage', async () => {
@@ -221,6 +226,13 @@ describe('PostgreSQL store', { skip: wanted ? false : 'TEST_STORES does not name
     const unkeyed = await rejection(newStore({ tableName: keyless }).init());
     assert.ok(unkeyed instanceof StoreSetupError, String(unkeyed));
     assert.match(unkeyed.message, /has no primary key on id/);
+
+    const dropped = uniqueTableName('pg');
+    await newStore({ tableName: dropped }).init();
+    await admin.query(`DROP TABLE "${dropped}"`);
+    const missing = await rejection(newStore({ tableName: dropped }).init());
+    assert.ok(missing instanceof StoreSetupError, String(missing));
+    assert.match(missing.message, new RegExp(`table "${dropped}" does not exist, yet its migrations are recorded`));
 
     const migrated = uniqueTableName('pg');
     await newStore({ tableName: migrated }).init();

@@ -216,6 +216,9 @@ describe('API on an empty SQLite store', () => {
     for (const url of ['/posts?limit=1&limit=2', '/posts?limit=2&limit=2', '/runs?limit=1&limit=1']) {
       assert.equal(assertErrorBody(await app.inject({ method: 'GET', url }), 400, 'INVALID_REQUEST').message, "query parameter 'limit' is given 2 times; send it once", url);
     }
+    for (const url of ['/posts?offset=-0', '/posts?after=-0', '/posts?after=%2D0']) {
+      assert.match(assertErrorBody(await app.inject({ method: 'GET', url }), 400, 'INVALID_REQUEST').message, /must be an integer from 0 to/, url);
+    }
     const padded = await app.inject({ method: 'GET', url: '/posts?limit=00000000000000002' });
     assert.equal(padded.statusCode, 200);
     assert.equal((padded.json() as { limit: number }).limit, 2);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { RunInProgressError, StoreUnavailableError } from '../../src/errors.js';
+import { RunInProgressError, RunInterruptedError, StoreUnavailableError } from '../../src/errors.js';
 import { IngestionScheduler } from '../../src/ingest/scheduler.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
@@ -396,5 +396,21 @@ describe('IngestionScheduler with the run lease', () => {
     await untilNotRunning(store);
     await untilIdle(scheduler);
     assert.equal((await metrics.runs.get()).values.find((v) => v.labels.outcome === 'failed')?.value, 1);
+  });
+
+  it('when the service stops while POST /ingest waits on the recovery, then the run does not begin and the trigger says why', async () => {
+    const store = await database()();
+    const recover = store.recoverInterruptedRuns.bind(store);
+    store.recoverInterruptedRuns = async (finishedAt) => {
+      await settle(300);
+      return recover(finishedAt);
+    };
+    const a = replica(store, 'replica-a');
+    const refused = assert.rejects(a.scheduler.trigger(), RunInterruptedError);
+    await settle(50);
+    await a.scheduler.stop();
+    await refused;
+    assert.deepEqual(a.runs, [], 'runOnce was not called');
+    assert.deepEqual(await store.listRuns(10), []);
   });
 });

@@ -53,6 +53,8 @@ function tlsFailure(error: unknown): string | undefined {
   const code = errorCode(error);
   if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) return `its TLS certificate is not trusted (${code}): give its CA with sslrootcert, or see sslmode in docs/postgresql.md`;
   if (error instanceof Error && error.message === NO_TLS_MESSAGE) return 'it does not offer TLS, which sslmode asks for';
+  // pg reads sslrootcert, sslcert and sslkey when it connects; the path stays out of the message.
+  if ((code === 'ENOENT' || code === 'EACCES') && typeof (error as { path?: unknown }).path === 'string') return `a file the URI names (sslrootcert, sslcert or sslkey) cannot be read (${code})`;
   return undefined;
 }
 
