@@ -263,6 +263,47 @@ async function inChildProcess<T>(dir: string, body: string, env: NodeJS.ProcessE
 /** 1,000 posts of about 350 bytes each from id `from`, 35 KB of stage: enough of them outgrow a 16 MB cache. */
 const bulkPosts = "(from) => Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) }))";
 
+describe('sqlite store: the WAL', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-wal-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when reads never stop while runs change every record and the lease is given back after each, then the WAL stays near one run\'s size', async () => {
+    const path = join(dir, 'busy.db');
+    await withStore(path, 1000, async (store) => {
+      let reading = true;
+      // Reads back to back, as a loaded API does: some snapshot is open at almost every moment.
+      const reads = (async () => {
+        while (reading) {
+          await store.getPost(1);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      const sizes: number[] = [];
+      try {
+        for (let run = 1; run <= 5; run++) {
+          const posts = Array.from({ length: 20_000 }, (_, i) => samplePost(i + 1, SOURCE, { body: `run ${run} `.repeat(30) }));
+          await ingestRun(store, `r${run}`, at(run), posts, { batchSize: 1000 });
+          // What the scheduler writes after each run: the lease, given back with the run's start.
+          await store.acquireLease({ owner: 'me', now: at(run), expiresAt: at(run + 30) });
+          await store.releaseLease('me', at(run));
+          await sleep(200);
+          sizes.push((await stat(`${path}-wal`)).size);
+        }
+      } finally {
+        reading = false;
+        await reads;
+      }
+      const oneRun = sizes[0] as number;
+      assert.ok(sizes.every((size) => size <= oneRun * 1.5 + 1_000_000), `WAL bytes after each run: ${sizes.join(', ')}`);
+    });
+  });
+});
+
 describe('sqlite store: temporary files', () => {
   let dir: string;
   before(async () => {
