@@ -48,6 +48,15 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config);
   sayAwsSdkNodeSupportInOneLine(config, logger);
+  // Until the service has started, no run can be in flight and no request is served: a signal then ends the
+  // process at once, and 0 says it was asked to (a store left mid-migration rolls back at the next start).
+  const stopBeforeStart = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopped before start-up finished');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stopBeforeStart);
+  process.on('SIGINT', stopBeforeStart);
 
   let store: Store;
   try {
@@ -124,9 +133,11 @@ async function main(): Promise<void> {
     { storage: config.storageType, source: config.sourceName, intervalMs: config.ingestionIntervalMs, replica: config.replicaId, port, version },
     'service started',
   );
+  process.off('SIGTERM', stopBeforeStart);
+  process.off('SIGINT', stopBeforeStart);
+  installShutdown({ app, scheduler, store, logger, timeoutMs: config.shutdownTimeoutMs });
   // Asks for the run lease now, in the background: the API is already serving.
   scheduler.start();
-  installShutdown({ app, scheduler, store, logger, timeoutMs: config.shutdownTimeoutMs });
 }
 
 interface ShutdownDeps {

@@ -125,6 +125,35 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       }
     });
 
+    it('when SIGTERM comes while start-up still waits for the database, then the process exits 0 at once, saying so', async () => {
+      await proxy.cut();
+      try {
+        const { spawn } = await import('node:child_process');
+        const child = spawn(process.execPath, ['dist/main.js'], {
+          env: {
+            PATH: process.env.PATH,
+            STORAGE_TYPE: 'postgresql',
+            POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
+            // Retries for minutes: without the early handler, only the signal's default action would end it.
+            RETRY_COUNT: '100',
+            RETRY_BASE_DELAY: '1s',
+            SERVER_PORT: '0',
+          },
+        });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const signalled = Date.now();
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0);
+        assert.ok(Date.now() - signalled < 5_000, 'at once, not after the retries');
+        assert.match(output, /"msg":"stopped before start-up finished"/);
+      } finally {
+        await proxy.restore();
+      }
+    });
+
     it('when the database is unreachable at start, then the service exits non-zero with one line naming it and no password', async () => {
       await proxy.cut();
       try {
