@@ -4,14 +4,14 @@ import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import { withoutQuerySecrets } from './log-safe.js';
 import { DYNAMODB_LIMITS } from './stores/dynamodb/dynamodb-store-config.js';
-import { connectionStringParts, MONGODB_DEFAULTS } from './stores/mongodb/mongodb-store-config.js';
+import { connectionStringParts, MONGODB_LIMITS } from './stores/mongodb/mongodb-store-config.js';
 
 export const STORAGE_TYPES = ['sqlite', 'postgresql', 'mongodb', 'dynamodb'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
 /** Stores whose items cannot hold every record: the bound MAX_RECORD_BYTES defaults down to, and may not exceed. */
 const RECORD_LIMITS: Partial<Record<StorageType, { readonly bytes: number; readonly shown: string }>> = {
   dynamodb: { bytes: DYNAMODB_LIMITS.maxRecordBytes, shown: '399KiB on DynamoDB, whose items hold 400 KB' },
-  mongodb: { bytes: MONGODB_DEFAULTS.maxRecordBytes, shown: '16383KiB on MongoDB, whose documents hold 16 MiB' },
+  mongodb: { bytes: MONGODB_LIMITS.maxRecordBytes, shown: '16383KiB on MongoDB, whose documents hold 16 MiB' },
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -258,7 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if (values.storageType === 'sqlite' && values.tableName !== undefined && /^sqlite_/i.test(values.tableName)) {
       problems.push(`TABLE_NAME=${JSON.stringify(values.tableName)} is not valid: SQLite reserves names starting with sqlite_`);
     }
-    // The default gives way to DynamoDB's item limit (below); a larger value asked for by name is a mistake.
+    // The default gives way to a store's item limit (RECORD_LIMITS, below); a larger value asked for by name is a mistake.
     const maxRecordBytes = env.MAX_RECORD_BYTES?.trim();
     const recordLimit = values.storageType === undefined ? undefined : RECORD_LIMITS[values.storageType];
     if (recordLimit && maxRecordBytes && values.maxRecordBytes !== undefined && values.maxRecordBytes > recordLimit.bytes) {

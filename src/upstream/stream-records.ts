@@ -44,15 +44,25 @@ export async function* streamRecords(options: StreamRecordsOptions): AsyncGenera
  * and Python's requests do. A body in an encoding not offered is read as it came, and fails as invalid JSON.
  */
 const ACCEPT_ENCODING = 'gzip, deflate, br';
-const DECODERS: Readonly<Record<string, () => Transform>> = { gzip: createGunzip, 'x-gzip': createGunzip, br: createBrotliDecompress };
 
-function decoded(response: Dispatcher.ResponseData): AsyncIterable<Buffer> {
+type Body = AsyncIterable<Buffer>;
+
+/**
+ * pipeline() destroys the decoder when the body fails (a cut connection, an abort), so reading it fails too;
+ * the error comes out of the reading, so the callback has nothing left to do.
+ */
+const through = (decoder: () => Transform) => (body: Body): Body => pipeline(body, decoder(), () => undefined);
+
+const DECODERS: Readonly<Record<string, (body: Body) => Body>> = {
+  gzip: through(createGunzip),
+  'x-gzip': through(createGunzip),
+  deflate: inflated,
+  br: through(createBrotliDecompress),
+};
+
+function decoded(response: Dispatcher.ResponseData): Body {
   const encoding = String(response.headers['content-encoding'] ?? '').trim().toLowerCase();
-  if (encoding === 'deflate') return inflated(response.body);
-  const decoder = DECODERS[encoding];
-  // pipeline() destroys the decoder when the body fails (a cut connection, an abort), so reading it fails too;
-  // the error comes out of the reading, so the callback has nothing left to do.
-  return decoder ? pipeline(response.body, decoder(), () => undefined) : response.body;
+  return DECODERS[encoding]?.(response.body) ?? response.body;
 }
 
 /**
@@ -60,7 +70,7 @@ function decoded(response: Dispatcher.ResponseData): AsyncIterable<Buffer> {
  * well. A zlib stream opens with two bytes whose compression method is 8 and whose value is a multiple of 31
  * (RFC 1950); anything else is read as bare DEFLATE.
  */
-async function* inflated(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* inflated(body: Body): AsyncGenerator<Buffer> {
   const chunks = body[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   let ended = false;
@@ -74,7 +84,7 @@ async function* inflated(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     yield head;
     if (!ended) yield* { [Symbol.asyncIterator]: () => chunks };
   }
-  yield* pipeline(Readable.from(whole()), zlib ? createInflate() : createInflateRaw(), () => undefined);
+  yield* through(zlib ? createInflate : createInflateRaw)(Readable.from(whole()));
 }
 
 /** As browsers and curl -L do: an endpoint that moved (http to https, a new path) keeps working. */

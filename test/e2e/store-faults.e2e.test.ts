@@ -38,6 +38,12 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       return svc;
     }
 
+    /** The environment of a service process started by hand, on PostgreSQL through the proxy (cut, in these tests). */
+    function throughProxy(env: Record<string, string>, password?: string): NodeJS.ProcessEnv {
+      const uri = postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port, ...(password === undefined ? {} : { password }) });
+      return { PATH: process.env.PATH, STORAGE_TYPE: 'postgresql', POSTGRES_URI: uri, ...env };
+    }
+
     it('when the database goes away between runs, then runs fail, the process lives and /ready says so; when it is back, the next run succeeds without a restart', async () => {
       svc = await startOnPostgres(uniqueTableName('outage'), { INGESTION_INTERVAL: '500ms' });
       const before = await svc.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
@@ -129,17 +135,8 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       await proxy.cut();
       try {
         const { spawn } = await import('node:child_process');
-        const child = spawn(process.execPath, ['dist/main.js'], {
-          env: {
-            PATH: process.env.PATH,
-            STORAGE_TYPE: 'postgresql',
-            POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port }),
-            // Retries for minutes: without the early handler, only the signal's default action would end it.
-            RETRY_COUNT: '100',
-            RETRY_BASE_DELAY: '1s',
-            SERVER_PORT: '0',
-          },
-        });
+        // Retries for minutes: without the early handler, only the signal's default action would end it.
+        const child = spawn(process.execPath, ['dist/main.js'], { env: throughProxy({ RETRY_COUNT: '100', RETRY_BASE_DELAY: '1s', SERVER_PORT: '0' }) });
         let output = '';
         child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -159,13 +156,7 @@ if (selectedBackends().some((b) => b.name === 'postgresql')) {
       try {
         const { spawnSync } = await import('node:child_process');
         const result = spawnSync(process.execPath, ['dist/main.js'], {
-          env: {
-            PATH: process.env.PATH,
-            STORAGE_TYPE: 'postgresql',
-            POSTGRES_URI: postgresUri(server.connection, { host: '127.0.0.1', port: proxy.port, password: 'hunter2-secret' }),
-            RETRY_COUNT: '1',
-            RETRY_BASE_DELAY: '10ms',
-          },
+          env: throughProxy({ RETRY_COUNT: '1', RETRY_BASE_DELAY: '10ms' }, 'hunter2-secret'),
           encoding: 'utf8',
           timeout: 60_000,
         });

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { StoreUnavailableError } from '../../src/errors.js';
 import type { RunDocument, StatusDocument } from '../../src/stores/mongodb/mongodb-collections.js';
 import { MongoDbStore } from '../../src/stores/mongodb/mongodb-store.js';
-import { MONGODB_DEFAULTS, type MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
+import { MONGODB_LIMITS, type MongoDbStoreConfig } from '../../src/stores/mongodb/mongodb-store-config.js';
 import type { Post, Store } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName } from '../support/backends.js';
 import { assertRecordBoundHolds, at, ingestRun, LONGEST_SOURCE, rejection, samplePost, visibleText } from '../support/store-fixtures.js';
@@ -57,7 +57,7 @@ describe('MongoDB store', { skip: wanted ? false : 'TEST_STORES does not name mo
     const store = newStore({ source: LONGEST_SOURCE });
     await store.init();
     // The driver holds documents to the server's 16 MiB, so the bound is what keeps the record in.
-    await assertRecordBoundHolds(store, MONGODB_DEFAULTS.maxRecordBytes, StoreUnavailableError);
+    await assertRecordBoundHolds(store, MONGODB_LIMITS.maxRecordBytes, StoreUnavailableError);
   });
 
   it('when nothing has called init, then the store has not connected', async () => {

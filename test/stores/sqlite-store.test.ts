@@ -30,16 +30,20 @@ async function withStore(path: string, batchSize: number, use: (store: SqliteSto
   }
 }
 
+/** A fresh folder for the tests of the describe that calls it, removed after them (after hooks made before it). */
+function inTemporaryFolder(prefix: string, made: (path: string) => void): void {
+  let path = '';
+  before(async () => made((path = await mkdtemp(join(tmpdir(), prefix)))));
+  after(() => rm(path, { recursive: true, force: true }));
+}
+
 describe('sqlite store: reads share a snapshot for a moment', () => {
-  let dir: string;
   const open: Store[] = [];
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-snapshot-'));
-  });
   after(async () => {
     await Promise.allSettled(open.map((store) => store.close()));
-    await rm(dir, { recursive: true, force: true });
   });
+  let dir = '';
+  inTemporaryFolder('ingestion-sqlite-snapshot-', (path) => (dir = path));
 
   async function openStore(file: string): Promise<Store> {
     const store = newStore(join(dir, file));
@@ -68,13 +72,8 @@ describe('sqlite store: reads share a snapshot for a moment', () => {
 });
 
 describe('sqlite store: writes run on a thread of their own', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-writer-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  inTemporaryFolder('ingestion-sqlite-writer-', (path) => (dir = path));
 
   it('when a run commits, then its records reach the database file while the store stays open', async () => {
     const path = join(dir, 'open.db');
@@ -264,13 +263,8 @@ async function inChildProcess<T>(dir: string, body: string, env: NodeJS.ProcessE
 const bulkPosts = "(from) => Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) }))";
 
 describe('sqlite store: the WAL', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-wal-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  inTemporaryFolder('ingestion-sqlite-wal-', (path) => (dir = path));
 
   it('when reads never stop while runs change every record and the lease is given back after each, then the WAL stays near one run\'s size', async () => {
     const path = join(dir, 'busy.db');
@@ -307,13 +301,8 @@ describe('sqlite store: the WAL', () => {
 });
 
 describe('sqlite store: temporary files', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ingestion-sqlite-temp-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  let dir = '';
+  inTemporaryFolder('ingestion-sqlite-temp-', (path) => (dir = path));
 
   it('when neither SQLITE_TMPDIR nor TMPDIR is set, then a run that outgrows the cache spills into the database\'s folder, the one a read-only container can write', async () => {
     const env = { ...process.env };

@@ -23,6 +23,10 @@ export const MONGODB_DEFAULTS = Object.freeze({
   connectTimeoutMs: 5_000,
   /** Attempts at a batch whose upserts collided with another writer's insert of the same id (E11000). */
   duplicateKeyAttempts: 3,
+});
+
+/** What a MongoDB document can hold, as DYNAMODB_LIMITS says of a DynamoDB item. */
+export const MONGODB_LIMITS = Object.freeze({
   /**
    * Largest record (its JSON text) this store keeps: a document holds at most 16 MiB of BSON. Title and body
    * take no more bytes in BSON than in the JSON (escapes only shrink; each string gains 5 bytes of length and

@@ -87,12 +87,15 @@ export class SqliteStore implements Store {
     const { applied } = reader.prepare(`SELECT COALESCE(MAX(version), 0) AS applied FROM "${table}_migrations"`).get() as { applied: number };
     const newer = newerSchema(applied, sqliteMigrations(table).length);
     if (newer) throw new StoreSetupError('TABLE_NAME', newer);
-    const columnsOf = (name: string) => reader.pragma(`table_info("${name}")`) as Array<{ name: string; pk: number }>;
-    const recordsPrimaryKey = columnsOf(table)
+    // A table that does not exist has no columns, and is left out, as PostgreSQL's catalog leaves it out.
+    const found = serviceTables(table)
+      .map((name) => [name, reader.pragma(`table_info("${name}")`) as Array<{ name: string; pk: number }>] as const)
+      .filter(([, columns]) => columns.length > 0);
+    const columns = new Map(found.map(([name, info]) => [name, new Set(info.map((column) => column.name))]));
+    const recordsPrimaryKey = (found.find(([name]) => name === table)?.[1] ?? [])
       .filter((column) => column.pk > 0)
       .sort((a, b) => a.pk - b.pk)
       .map((column) => column.name);
-    const columns = new Map(serviceTables(table).map((name) => [name, new Set(columnsOf(name).map((column) => column.name))]));
     const mismatch = schemaMismatch(table, { columns, recordsPrimaryKey });
     if (mismatch) throw new StoreSetupError('TABLE_NAME', mismatch);
   }
