@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
+import { lastingRefusal } from '../../src/stores/sqlite/sqlite-refusals.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
 import type { Store } from '../../src/stores/store.js';
 import { at, ingestRun, rejection, samplePost } from '../support/store-fixtures.js';
@@ -173,6 +174,24 @@ describe('sqlite store: writes run on a thread of their own', () => {
     assert.match(newer.message, /^TABLE_NAME cannot be used: its tables are at schema 99, newer than this version knows \(2\)/);
   });
 
+  it('when a table is dropped under the running store, then reads and runs fail saying it does not exist, not to try again shortly', async () => {
+    const path = join(dir, 'dropped.db');
+    await withStore(path, 100, async (store) => {
+      await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
+      const other = new Database(path);
+      other.exec('DROP TABLE posts');
+      other.close();
+      // The read snapshot a store keeps for a moment would still answer from before the drop.
+      await sleep(100);
+      const run = await store.beginRun({ runId: 'r2', startedAt: at(2) });
+      const errors = [await rejection(store.getPost(1)), await rejection(run.write([samplePost(2, SOURCE, { ingested_at: at(2) })]))];
+      for (const error of errors) {
+        assert.ok(error instanceof StoreUnavailableError, String(error));
+        assert.match(error.message, /^the store refused \([a-z ]+\): a table of the service does not exist; it will refuse again until an operator fixes that$/);
+      }
+    });
+  });
+
   it('when the record of migrations is lost but the tables are current, then init takes them as they are', async () => {
     const path = join(dir, 'no-migrations.db');
     await withStore(path, 100, (store) => ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]).then(() => undefined));
@@ -261,6 +280,56 @@ async function inChildProcess<T>(dir: string, body: string, env: NodeJS.ProcessE
 
 /** 1,000 posts of about 350 bytes each from id `from`, 35 KB of stage: enough of them outgrow a 16 MB cache. */
 const bulkPosts = "(from) => Array.from({ length: 1000 }, (_, i) => samplePost(from + i, 's', { body: 'x'.repeat(300) }))";
+
+describe('sqlite store: refusals that last', () => {
+  let dir = '';
+  inTemporaryFolder('sqlite-refusals-', (path) => (dir = path));
+
+  /** The driver's own error for `statement`, run on a fresh connection to `path`. */
+  function driverError(path: string, statement: string, options?: Database.Options): unknown {
+    const db = new Database(path, options);
+    try {
+      db.exec(statement);
+      return undefined;
+    } catch (error) {
+      return error;
+    } finally {
+      db.close();
+    }
+  }
+
+  it('when SQLite answers that the file is read-only, corrupt or not a database, or a table or column is gone, then the refusal says which', async () => {
+    const path = join(dir, 'refusals.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT)');
+    db.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) INSERT INTO posts SELECT i, printf('%.500c', 'x') FROM n`);
+    db.close();
+    const garbage = join(dir, 'garbage.db');
+    await writeFile(garbage, 'plain text, not a database: '.repeat(200));
+
+    const cases: ReadonlyArray<readonly [error: unknown, refusal: string | undefined]> = [
+      [driverError(path, 'INSERT INTO posts VALUES (1000, 0)', { readonly: true }), 'the database file or its folder became read-only for this process'],
+      [driverError(garbage, 'SELECT * FROM posts'), 'the database file is no longer a SQLite database'],
+      [driverError(path, 'SELECT * FROM missing'), 'a table of the service does not exist'],
+      [driverError(path, 'SELECT body FROM posts'), 'a table of the service lacks a column it needs (altered by hand?)'],
+      [driverError(path, 'INSERT INTO posts (id, body) VALUES (1000, 0)'), 'a table of the service lacks a column it needs (altered by hand?)'],
+      // A syntax error is the service's own fault, not an operator's to fix: no refusal.
+      [driverError(path, 'SELEKT 1'), undefined],
+    ];
+    for (const [error, refusal] of cases) {
+      assert.ok(error instanceof Error, 'the driver raised no error');
+      assert.equal(lastingRefusal(error), refusal, (error as Error).message);
+    }
+
+    // A page of the table overwritten: the file is corrupt.
+    const bytes = await readFile(path);
+    bytes.fill(0xa5, 4096 * 2, 4096 * 4);
+    await writeFile(path, bytes);
+    const corrupt = driverError(path, 'SELECT sum(length(title)) FROM posts');
+    assert.ok(corrupt instanceof Error, 'the driver raised no error');
+    assert.equal(lastingRefusal(corrupt), 'the database file is corrupt', corrupt.message);
+  });
+});
 
 describe('sqlite store: the WAL', () => {
   let dir = '';

@@ -16,6 +16,7 @@ import {
   type StoreOptions,
 } from '../store.js';
 import { newerSchema, schemaMismatch, serviceTables } from '../sql-tables.js';
+import { lastingRefusal } from './sqlite-refusals.js';
 import { SqliteRunWriter } from './sqlite-run-writer.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 import type { WriterRequest } from './sqlite-writer-protocol.js';
@@ -267,6 +268,6 @@ function guard<T>(operation: string, fn: () => T): T {
     return fn();
   } catch (error) {
     if (error instanceof StoreUnavailableError) throw error;
-    throw new StoreUnavailableError(operation, { cause: error });
+    throw new StoreUnavailableError(operation, { cause: error, refusal: lastingRefusal(error) });
   }
 }

@@ -29,7 +29,10 @@ export type WriterRequest =
 
 export type WriterReply =
   | { readonly kind: 'done'; readonly value?: unknown }
-  /** The driver's error, by name and code only: what the main thread logs, without SQL or paths. */
-  | { readonly kind: 'failed'; readonly name: string; readonly code: string | undefined }
+  /**
+   * The driver's error, by name and code only: what the main thread logs, without SQL or paths; `refusal`
+   * says, in our words, why it will fail again (sqlite-refusals.ts), which SQLite's message alone tells.
+   */
+  | { readonly kind: 'failed'; readonly name: string; readonly code: string | undefined; readonly refusal: string | undefined }
   /** The commit has merged the records and asks for the run's end, to record it in the same transaction. */
   | { readonly kind: 'finished-at' };

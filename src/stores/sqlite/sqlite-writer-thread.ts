@@ -85,7 +85,10 @@ export class SqliteWriterThread {
     if (this.#pending.length === 0) worker.unref();
     if (!pending) return;
     if (reply.kind === 'done') pending.resolve(reply.value);
-    else pending.reject(new StoreUnavailableError(pending.operation, { cause: Object.assign(new Error(reply.name), { name: reply.name, code: reply.code }) }));
+    else {
+      const cause = Object.assign(new Error(reply.name), { name: reply.name, code: reply.code });
+      pending.reject(new StoreUnavailableError(pending.operation, { cause, refusal: reply.refusal }));
+    }
   }
 
   #onExit(worker: Worker): void {

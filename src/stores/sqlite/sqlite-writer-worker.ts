@@ -1,6 +1,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { fromColumns } from './post-columns.js';
+import { lastingRefusal } from './sqlite-refusals.js';
 import { SqliteStaging } from './sqlite-staging.js';
 import { applyWriterPragmas } from './sqlite-writer-pragmas.js';
 import type { WriterReply, WriterRequest, WriterWorkerData } from './sqlite-writer-protocol.js';
@@ -71,7 +72,7 @@ async function handle(request: Exclude<WriterRequest, { op: 'finished-at' }>): P
         reply({ kind: 'done', value: await perform(request) });
       } catch (error) {
         const { name, code } = error as { name?: unknown; code?: unknown };
-        reply({ kind: 'failed', name: typeof name === 'string' ? name : 'Error', code: typeof code === 'string' ? code : undefined });
+        reply({ kind: 'failed', name: typeof name === 'string' ? name : 'Error', code: typeof code === 'string' ? code : undefined, refusal: lastingRefusal(error) });
       }
   }
 }
