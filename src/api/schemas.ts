@@ -85,7 +85,10 @@ export const RunSchema = Type.Object(
     duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'null while running, and for a run whose end was not recorded' }),
     records_ingested: Type.Integer(),
     records_rejected: Type.Integer(),
-    records_changed: Type.Union([Type.Integer(), Type.Null()], { description: 'records inserted or updated; null where the store cannot tell' }),
+    records_changed: Type.Union([Type.Integer(), Type.Null()], {
+      description:
+        'records the run inserted or updated that stay stored: a failed run leaves none on SQLite and PostgreSQL, and keeps what it wrote on MongoDB and DynamoDB; null while running, and for a run whose replica died on MongoDB and DynamoDB',
+    }),
     error: Type.Union([Type.String(), Type.Null()]),
     replica: Type.Union([Type.String(), Type.Null()], { description: 'REPLICA_ID of the replica that ran it' }),
   },

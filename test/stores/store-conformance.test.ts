@@ -251,6 +251,8 @@ for (const backend of selectedBackends()) {
       assert.equal(status.last_successful_run, at(1));
       assert.equal(status.records_ingested, 2);
       if (store.capabilities.atomicRuns) assert.deepEqual(await allPosts(store), before);
+      // The history counts what the failed run left changed: nothing where runs are atomic, else its two writes.
+      assert.equal((await store.listRuns(1))[0]?.records_changed, store.capabilities.atomicRuns ? 0 : 2);
     });
 
     it('when an attempt is discarded before a retry, then only the retry’s records are committed', async () => {
@@ -261,6 +263,16 @@ for (const backend of selectedBackends()) {
       await writer.write([post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
       await writer.commit({ finishedAt: () => at(2), recordsIngested: 2, recordsRejected: 0 });
       assert.deepEqual(await allPosts(store), [post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
+    });
+
+    it('when an attempt that wrote is discarded and the run then fails, then the history still counts what that attempt left', async () => {
+      const store = await newStore();
+      const writer = await store.beginRun({ runId: 'r1', startedAt: at(1) });
+      await writer.write([post(7, { ingested_at: at(1) }), post(8, { ingested_at: at(1) })]);
+      await writer.discardAttempt();
+      await writer.abort({ finishedAt: at(2), error: 'upstream answered HTTP 500', recordsRejected: 0 });
+      assert.equal((await store.listRuns(1))[0]?.records_changed, store.capabilities.atomicRuns ? 0 : 2);
+      assert.equal((await allPosts(store)).length, store.capabilities.atomicRuns ? 0 : 2);
     });
 
     it('when a run was left running by a dead process, then the next start records it as failed', async () => {
@@ -280,6 +292,8 @@ for (const backend of selectedBackends()) {
       assert.equal(run?.status, 'failed');
       assert.equal(run?.finished_at, at(9));
       assert.equal(run?.duration_ms, null);
+      // What the dead run wrote is known where runs are atomic (nothing); elsewhere its count died with it.
+      assert.equal(run?.records_changed, crashed.capabilities.atomicRuns ? 0 : null);
       assert.equal(await restarted.recoverInterruptedRuns(at(10)), 0);
     });
 

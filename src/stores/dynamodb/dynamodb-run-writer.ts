@@ -23,8 +23,9 @@ export class DynamoDbRunWriter implements RunWriter {
   readonly #config: DynamoDbStoreConfig;
   readonly #run: RunStart;
   /**
-   * Records this attempt found new or different, or found already written by this run (an earlier, discarded
-   * attempt changed them): their count is `recordsChanged`. Keys only, so memory stays small per record.
+   * Records this run wrote, or found already written by it (an earlier attempt's batch that failed may have
+   * written some of its items): their count is `recordsChanged`, of a failed run too, since what it wrote
+   * stays. A key counts once its batch is written. Keys only, so memory stays small per record.
    */
   readonly #changed = new Set<string>();
 
@@ -52,25 +53,25 @@ export class DynamoDbRunWriter implements RunWriter {
     const stored = await batchGet(this.#doc, this.#names.records, keys, CONTENT_PROJECTION, policy, 'read posts before writing');
     const storedByKey = new Map(stored.map((item) => [recordKey(item.source as string, item.id as number), item]));
     const puts: WriteRequest[] = [];
+    const changed: string[] = [];
     for (const [key, post] of latest) {
       const current = storedByKey.get(key);
       if (!current || !sameContent(current, post)) {
         puts.push({ PutRequest: { Item: postItem(post, runId) } });
-        this.#changed.add(key);
+        changed.push(key);
       } else if (current.run_id === runId) {
         this.#changed.add(key);
       }
     }
     await batchWrite(this.#doc, this.#names.records, puts, policy, 'write posts');
+    for (const key of changed) this.#changed.add(key);
   }
 
   /**
    * Nothing to roll back on a store without atomic runs: the retry writes the same records again over what the
-   * broken attempt left, and records it changed stay counted through their `run_id`.
+   * broken attempt left, and the records that attempt changed stay counted.
    */
-  async discardAttempt(): Promise<void> {
-    this.#changed.clear();
-  }
+  async discardAttempt(): Promise<void> {}
 
   async commit(result: RunSuccess): Promise<RunCommitted> {
     const { runId, startedAt } = this.#run;
@@ -108,12 +109,19 @@ export class DynamoDbRunWriter implements RunWriter {
   async abort(result: RunFailure): Promise<void> {
     const { runId, startedAt } = this.#run;
     const duration = durationMs(startedAt, result.finishedAt);
-    this.#changed.clear();
-    // A run that committed stays a success (see RunWriter.abort).
+    // A run that committed stays a success (see RunWriter.abort). What it wrote stays, and is counted.
     await this.#updateRun(
       'abort run',
-      'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_rejected = :rejected, #error = :error',
-      { ':status': 'failed', ':finished': result.finishedAt, ':duration': duration, ':rejected': result.recordsRejected, ':error': result.error, ':success': 'success' },
+      'SET #status = :status, finished_at = :finished, duration_ms = :duration, records_rejected = :rejected, records_changed = :changed, #error = :error',
+      {
+        ':status': 'failed',
+        ':finished': result.finishedAt,
+        ':duration': duration,
+        ':rejected': result.recordsRejected,
+        ':changed': this.#changed.size,
+        ':error': result.error,
+        ':success': 'success',
+      },
       'attribute_exists(run_id) AND #status <> :success',
     );
     await this.#updateStatus('abort run', {

@@ -120,7 +120,17 @@ export class MongoDbRunWriter implements RunWriter {
       // A run that committed stays a success (see RunWriter.abort).
       await runs.updateOne(
         { _id: runId, status: { $ne: 'success' } },
-        { $set: { status: 'failed', finished_at: result.finishedAt, duration_ms: duration, records_rejected: result.recordsRejected, error: result.error } },
+        // What it wrote stays (nothing rolls back here), so it is counted as a success's would be.
+        {
+          $set: {
+            status: 'failed',
+            finished_at: result.finishedAt,
+            duration_ms: duration,
+            records_rejected: result.recordsRejected,
+            records_changed: this.#changed,
+            error: result.error,
+          },
+        },
         { session },
       );
       await status.updateOne(

@@ -177,7 +177,7 @@ export class PostgresRunWriter implements RunWriter {
     await guard('abort run', () =>
       withPooledTransaction(this.#pool, async (client) => {
         await client.query(
-          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, duration_ms = $2, records_rejected = $3, error = $4
+          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, duration_ms = $2, records_rejected = $3, records_changed = 0, error = $4
            WHERE run_id = $5 AND status <> 'success'`,
           [result.finishedAt, duration, result.recordsRejected, result.error, runId],
         );

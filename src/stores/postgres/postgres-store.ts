@@ -185,7 +185,7 @@ export class PostgresStore implements Store {
     return guard('recover runs', () =>
       withPooledTransaction(pool, async (client) => {
         const { rowCount } = await client.query(
-          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, error = $2, duration_ms = NULL
+          `UPDATE ${q(`${table}_runs`)} SET status = 'failed', finished_at = $1, error = $2, duration_ms = NULL, records_changed = 0
            WHERE source = $3 AND status = 'running'`,
           [finishedAt, RUN_END_UNRECORDED, source],
         );

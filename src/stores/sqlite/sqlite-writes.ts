@@ -51,7 +51,7 @@ export class SqliteWrites {
       if (!run) return;
       const duration = durationMs(run.startedAt, result.finishedAt);
       db.prepare(
-        `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, error = ?
+        `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, duration_ms = ?, records_rejected = ?, records_changed = 0, error = ?
          WHERE run_id = ?`,
       ).run(result.finishedAt, duration, result.recordsRejected, result.error, runId);
       db.prepare(
@@ -80,7 +80,7 @@ export class SqliteWrites {
       .transaction(() => {
         const { changes } = db
           .prepare(
-            `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?, duration_ms = NULL
+            `UPDATE "${table}_runs" SET status = 'failed', finished_at = ?, error = ?, duration_ms = NULL, records_changed = 0
              WHERE source = ? AND status = 'running'`,
           )
           .run(finishedAt, RUN_END_UNRECORDED, source);
