@@ -128,6 +128,25 @@ export class RunInterruptedError extends AppError {
   }
 }
 
+/**
+ * A run that a later run took over from (its replica stalled past LEASE_TTL, another took the lease and began
+ * one): its records are older than the later run's, so it must not write over them. What became of its
+ * records depends on whether the store's runs are atomic (nothing stored) or written as they come.
+ */
+export class RunSupersededError extends AppError {
+  constructor({ atomicRuns }: { atomicRuns: boolean }) {
+    const consequence = atomicRuns ? 'none of its records were stored' : 'it wrote no more records';
+    super('RUN_SUPERSEDED', 409, `a run that began after this one took over (this run's lease had lapsed): ${consequence}`);
+  }
+}
+
+/** A run stopped because its replica stalled past LEASE_TTL and another replica took the lease over. */
+export class LeaseLostError extends RunInterruptedError {
+  constructor() {
+    super('interrupted: another replica took over the run lease');
+  }
+}
+
 /** A run that outlasted RUN_TIMEOUT (a stuck or trickling upstream); it counts as a run for the schedule. */
 export class RunTimedOutError extends RunInterruptedError {
   constructor(runTimeoutMs: number) {
@@ -203,6 +222,7 @@ export const ERROR_CODES = [
   'UPSTREAM_TOO_LARGE',
   'UPSTREAM_INVALID_JSON',
   'RUN_INTERRUPTED',
+  'RUN_SUPERSEDED',
   'RUN_IN_PROGRESS',
   'UNAUTHORIZED',
   'INGEST_DISABLED',

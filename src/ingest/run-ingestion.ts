@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { RetryPolicy } from '../config.js';
-import { RunInterruptedError, StoreUnavailableError } from '../errors.js';
+import { LeaseLostError, RunInterruptedError, RunSupersededError, StoreUnavailableError } from '../errors.js';
 import { describeError, publicReason } from '../log-safe.js';
 import type { Metrics } from '../metrics.js';
 import { backoffDelay } from '../retry/backoff.js';
@@ -117,7 +117,8 @@ export async function runIngestion(deps: IngestionDeps, run: RunTicket): Promise
     log.error({ error: describeError(error) }, `run failed: ${reason}`);
     const finishedAt = now().toISOString();
     if (metrics) {
-      metrics.runs.inc({ outcome: 'failed' });
+      // A run another replica took over from was counted failed there, when its recovery marked it failed.
+      if (!(signal.reason instanceof LeaseLostError || error instanceof RunSupersededError)) metrics.runs.inc({ outcome: 'failed' });
       metrics.recordsRejected.inc(tally.rejected);
       metrics.runDuration.observe(durationMs(startedAt, finishedAt) / 1000);
     }

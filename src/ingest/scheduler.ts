@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { RunInProgressError, RunInterruptedError, RunTimedOutError } from '../errors.js';
+import { LeaseLostError, RunInProgressError, RunInterruptedError, RunTimedOutError } from '../errors.js';
 import { describeError } from '../log-safe.js';
 import type { Metrics } from '../metrics.js';
 import type { LeaseState, Store } from '../stores/store.js';
@@ -259,7 +259,7 @@ export class IngestionScheduler {
       const held = await store.renewLease(replica, new Date(this.#now() + leaseTtlMs).toISOString());
       if (!held && !abort.signal.aborted) {
         logger.error('the run lease was taken by another replica; stopping this run');
-        abort.abort(new RunInterruptedError('interrupted: another replica took over the run lease'));
+        abort.abort(new LeaseLostError());
       }
     } catch (error) {
       logger.warn({ error: describeError(error) }, 'could not renew the run lease; trying again');

@@ -84,4 +84,80 @@ if (backend) {
       assert.equal((await survivor.get<{ count: number }>('/posts?limit=1000')).body.count, POSTS);
     });
   });
+
+  describe('a replica that stalls past LEASE_TTL on PostgreSQL', () => {
+    let harness: BackendHarness;
+    let upstream: FakeUpstream;
+    let replicas: ServiceProcess[] = [];
+    const POSTS = 200;
+    const titled = (version: string) => makePosts(POSTS).map((post) => ({ ...post, title: `${version} ${String(post.id)}` }));
+
+    before(async () => {
+      harness = await backend.start();
+      upstream = await startFakeUpstream(titled('v1'));
+      const tableName = uniqueTableName('stall');
+      // Runs only when asked for, so the test decides which replica runs which.
+      const env = { ...harness.serviceEnv(tableName), API_ENDPOINT: upstream.url, INGESTION_INTERVAL: '1h', LEASE_TTL: `${LEASE_TTL_MS}ms`, API_KEYS: 'replica-test-key-0123456789' };
+      replicas = await Promise.all(['stalled', 'successor'].map((id) => startService({ ...env, REPLICA_ID: id })));
+    });
+    after(async () => {
+      for (const replica of replicas) replica.child.kill('SIGCONT');
+      await Promise.allSettled(replicas.map((r) => r.stop('SIGKILL')));
+      await upstream?.close();
+      await harness?.stop();
+    });
+
+    it('when it resumes after another replica ran over newer data, then its older records do not replace the newer ones, and its run is failed and counted once', async () => {
+      const [stalled, successor] = replicas as [ServiceProcess, ServiceProcess];
+      // Both replicas ran at start: wait for those runs to end, so that the next is the test's.
+      await successor.waitFor<IngestionStatus>('/status', (s) => s.status === 'success');
+      await sleep(LEASE_TTL_MS);
+      let release: () => void = () => undefined;
+      upstream.enqueue({ kind: 'held', until: new Promise<void>((resolve) => (release = resolve)) });
+      const fetchesBefore = upstream.requests.length;
+      assert.equal((await stalled.post('/ingest')).status, 202);
+      await until(() => upstream.requests.length > fetchesBefore, 'the stalled replica\'s fetch');
+      // Its records are parsed and staged; then it stops, and the end of the body waits in its socket.
+      await sleep(300);
+      stalled.child.kill('SIGSTOP');
+      release();
+      await sleep(LEASE_TTL_MS + SLACK_MS);
+
+      upstream.setPosts(titled('v2'));
+      const ticket = await successor.post<{ run_id: string }>('/ingest');
+      assert.equal(ticket.status, 202, JSON.stringify(ticket.body));
+      await successor.waitFor<Runs>('/runs?limit=5', (body) => body.runs.some((run) => run.run_id === ticket.body.run_id && run.status === 'success'));
+      const runEnded = (line: Record<string, unknown>) => typeof line.msg === 'string' && /^run (succeeded|failed)/.test(line.msg);
+      const endedBefore = stalled.logs.filter(runEnded).length;
+      stalled.child.kill('SIGCONT');
+      await stalled.waitForLogs(runEnded, endedBefore + 1, 15_000);
+
+      const posts = (await successor.get<{ posts: Array<{ title: string }> }>('/posts?limit=1000')).body.posts;
+      assert.equal(posts.length, POSTS);
+      assert.deepEqual(posts.filter((post) => !post.title.startsWith('v2 ')), [], 'records the stalled run fetched earlier replaced newer ones');
+      const status = (await successor.get<IngestionStatus>('/status')).body;
+      assert.equal(status.status, 'success');
+      const { runs } = (await successor.get<Runs>('/runs?limit=5')).body;
+      const stalledRun = runs.find((run) => run.replica === 'stalled' && run.run_id !== ticket.body.run_id && run.status !== 'success');
+      assert.equal(stalledRun?.status, 'failed', JSON.stringify(runs));
+      assert.match(stalledRun?.error ?? '', /took over/);
+      // Counted failed once, by the replica that took over (its recovery marked the run failed).
+      const failedCounts = await Promise.all(replicas.map(async (replica) => failedRunsCounted(await (await fetch(`${replica.url}/metrics`)).text())));
+      assert.deepEqual(failedCounts, [0, 1]);
+    });
+  });
+}
+
+/** `ingestion_runs_total{outcome="failed"}` in a Prometheus text exposition. */
+function failedRunsCounted(exposition: string): number {
+  const line = exposition.split('\n').find((l) => l.startsWith('ingestion_runs_total{') && l.includes('outcome="failed"'));
+  return Number(line?.split(' ').at(-1) ?? Number.NaN);
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, waitUntilTableExists, waitUntilTableNotExists } from '@aws-sdk/client-dynamodb';
 import { loadConfig } from '../../src/config.js';
-import { OffsetTooDeepError, StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
+import { OffsetTooDeepError, RunSupersededError, StoreSetupError, StoreUnavailableError } from '../../src/errors.js';
 import { createStore } from '../../src/stores/create-store.js';
 import { DynamoDbStore } from '../../src/stores/dynamodb/dynamodb-store.js';
 import { DYNAMODB_LIMITS, type DynamoDbStoreConfig } from '../../src/stores/dynamodb/dynamodb-store-config.js';
@@ -310,16 +310,16 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
   });
 
   describe('run status', () => {
-    it('when an older run commits after a newer run failed, then last_successful_run moves forward but the newer state stays', async () => {
+    it('when an older run commits after a newer run failed, then it is refused, and the newer state stays', async () => {
       const store = newStore();
       await store.init();
       await ingest(store, 'r0', at(0), [post(1)]);
       const older = await store.beginRun({ runId: 'older', startedAt: at(10) });
       const newer = await store.beginRun({ runId: 'newer', startedAt: at(20) });
       await newer.abort({ finishedAt: at(21), error: 'upstream answered HTTP 500', recordsRejected: 0 });
-      await older.commit({ finishedAt: () => at(30), recordsIngested: 1, recordsRejected: 0 });
+      assert.ok((await rejection(older.commit({ finishedAt: () => at(30), recordsIngested: 1, recordsRejected: 0 }))) instanceof RunSupersededError);
       const status = await store.getStatus();
-      assert.equal(status.last_successful_run, at(10));
+      assert.equal(status.last_successful_run, at(0));
       assert.equal(status.last_attempt, at(20));
       assert.equal(status.status, 'failed');
       assert.equal(status.last_error, 'upstream answered HTTP 500');

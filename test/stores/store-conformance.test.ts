@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StoreUnavailableError } from '../../src/errors.js';
+import { RunSupersededError, StoreUnavailableError } from '../../src/errors.js';
 import { WriteAhead } from '../../src/ingest/write-ahead.js';
 import { NEVER_RUN, type Post, type Store, type StoreOptions } from '../../src/stores/store.js';
 import { selectedBackends, uniqueTableName, type BackendHarness } from '../support/backends.js';
-import { at, ingestRun } from '../support/store-fixtures.js';
+import { at, ingestRun, rejection } from '../support/store-fixtures.js';
 
 const SOURCE = 'conformance';
 
@@ -345,35 +345,75 @@ for (const backend of selectedBackends()) {
       assert.equal(run?.finished_at, at(6));
     });
 
-    it('when two instances run at once on one database, then no id is duplicated and status follows the newer run', async () => {
+    it('when two instances run at once on one database, then the run that began later wins: no id is duplicated, the older run is refused and status follows the newer', async () => {
       const tableName = uniqueTableName();
       const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];
-      const older = Array.from({ length: 300 }, (_, i) => post(i + 1, { title: 'older' }));
-      const newer = Array.from({ length: 300 }, (_, i) => post(i + 101, { title: 'newer' }));
+      const older = Array.from({ length: 300 }, (_, i) => post(i + 1, { title: 'older', ingested_at: at(1) }));
+      const newer = Array.from({ length: 300 }, (_, i) => post(i + 101, { title: 'newer', ingested_at: at(2) }));
       const wa = await a.beginRun({ runId: 'older', startedAt: at(1) });
+      await wa.write(older.slice(0, 50));
       const wb = await b.beginRun({ runId: 'newer', startedAt: at(2) });
-      await Promise.all([
-        (async () => { for (let i = 0; i < 300; i += 50) await wa.write(older.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(1) }))); })(),
-        (async () => { for (let i = 0; i < 300; i += 50) await wb.write(newer.slice(i, i + 50).map((p) => ({ ...p, ingested_at: at(2) }))); })(),
+      const [olderRest] = await Promise.allSettled([
+        (async () => { for (let i = 50; i < 300; i += 50) await wa.write(older.slice(i, i + 50)); })(),
+        (async () => { for (let i = 0; i < 300; i += 50) await wb.write(newer.slice(i, i + 50)); })().then(() =>
+          wb.commit({ finishedAt: () => at(3), recordsIngested: 300, recordsRejected: 0 }),
+        ),
       ]);
-      await wb.commit({ finishedAt: () => at(3), recordsIngested: 300, recordsRejected: 0 });
-      await wa.commit({ finishedAt: () => at(4), recordsIngested: 300, recordsRejected: 0 });
+      const refused = await rejection(olderRest.status === 'rejected' ? Promise.reject(olderRest.reason) : wa.commit({ finishedAt: () => at(4), recordsIngested: 300, recordsRejected: 0 }));
+      assert.ok(refused instanceof RunSupersededError, String(refused));
+      await wa.abort({ finishedAt: at(4), error: refused.message, recordsRejected: 0 });
+
       const stored = await a.listPosts({ limit: 1000, offset: 0 });
-      assert.equal(stored.length, 400);
-      assert.equal(new Set(stored.map((p) => p.id)).size, 400);
+      assert.equal(new Set(stored.map((p) => p.id)).size, stored.length);
+      // The newer run's records all stand; of the older's, only what it wrote before the newer began, on stores that write as they come.
+      assert.deepEqual(stored.filter((p) => p.id > 100), newer);
+      assert.deepEqual(stored.filter((p) => p.id <= 100), a.capabilities.atomicRuns ? [] : older.slice(0, 50));
       const status = await b.getStatus();
       assert.equal(status.last_successful_run, at(2));
       assert.equal(status.last_attempt, at(2));
       assert.equal(status.status, 'success');
-      assert.deepEqual((await a.listRuns(10)).map((r) => [r.run_id, r.status]), [['newer', 'success'], ['older', 'success']]);
+      assert.deepEqual((await a.listRuns(10)).map((r) => [r.run_id, r.status]), [['newer', 'success'], ['older', 'failed']]);
+    });
+
+    it('when a run whose lease lapsed writes or commits after a later run began, then it is refused and no record goes back to its older copy', async () => {
+      const tableName = uniqueTableName();
+      const stalled = await newStore({ tableName });
+      const later = await newStore({ tableName });
+      await ingest(stalled, 'r0', at(0), [post(1), post(2)]);
+      const old = { ingested_at: at(1), title: 'old' };
+      const writer = await stalled.beginRun({ runId: 'r1', startedAt: at(1) });
+      await writer.write([post(1, old)]);
+      // r1's replica stalls past LEASE_TTL; another takes the lease and runs r2 over newer upstream data.
+      await ingest(later, 'r2', at(5), [post(1, { title: 'new' }), post(2, { title: 'new' }), post(3, { title: 'new' })]);
+      // r1 resumes with what it fetched before r2: stores whose runs are atomic refuse its commit, the others its next write.
+      const refused = await rejection(
+        (async () => {
+          await writer.write([post(2, old), post(3, old)]);
+          await writer.commit({ finishedAt: () => at(7), recordsIngested: 3, recordsRejected: 0 });
+        })(),
+      );
+      assert.ok(refused instanceof RunSupersededError, String(refused));
+      const consequence = later.capabilities.atomicRuns ? 'none of its records were stored' : 'it wrote no more records';
+      assert.equal(refused.message, `a run that began after this one took over (this run's lease had lapsed): ${consequence}`);
+      await writer.abort({ finishedAt: at(7), error: refused.message, recordsRejected: 0 });
+
+      const stamp = { title: 'new', ingested_at: at(5) };
+      assert.deepEqual(await allPosts(later), [post(1, stamp), post(2, stamp), post(3, stamp)]);
+      const status = await later.getStatus();
+      assert.equal(status.status, 'success');
+      assert.equal(status.last_successful_run, at(5));
+      assert.deepEqual(
+        (await later.listRuns(3)).map((run) => [run.run_id, run.status, run.error]),
+        [['r2', 'success', null], ['r1', 'failed', refused.message], ['r0', 'success', null]],
+      );
     });
 
     it('when an older run fails after a newer one began, then its failure is in the history and the status follows the newer run', async () => {
       const tableName = uniqueTableName();
       const [a, b] = [await newStore({ tableName }), await newStore({ tableName })] as [Store, Store];
       const wa = await a.beginRun({ runId: 'older', startedAt: at(1) });
-      const wb = await b.beginRun({ runId: 'newer', startedAt: at(2) });
       await wa.write([post(1, { ingested_at: at(1) })]);
+      const wb = await b.beginRun({ runId: 'newer', startedAt: at(2) });
       await wb.write([post(2, { ingested_at: at(2) })]);
       await wb.commit({ finishedAt: () => at(3), recordsIngested: 1, recordsRejected: 0 });
       await wa.abort({ finishedAt: at(4), error: 'upstream answered 503', recordsRejected: 2 });

@@ -16,6 +16,8 @@ export type Behaviour =
   | { readonly kind: 'stall' }
   /** Sends the headers and the start of the body, then goes silent for ever. */
   | { readonly kind: 'stall-body' }
+  /** Sends the posts but the array's closing bracket, which follows once `until` settles. */
+  | { readonly kind: 'held'; readonly until: Promise<void> }
   /** Serves the posts compressed, with that Content-Encoding; `corrupt` cuts the compressed bytes in half. */
   | { readonly kind: 'compressed'; readonly encoding: keyof typeof COMPRESS; readonly corrupt?: boolean }
   /** Streams `bytes` of a valid JSON array, without Content-Length. */
@@ -75,6 +77,11 @@ export async function startFakeUpstream(initialPosts: readonly unknown[] = makeP
       case 'stall-body':
         res.writeHead(200, { 'content-type': 'application/json' });
         return void res.write('[{"userId":1,"id":1,"title":"t","body":"b"},');
+      case 'held': {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(JSON.stringify(posts).slice(0, -1));
+        return void behaviour.until.then(() => res.end(']'));
+      }
       case 'compressed': {
         const compressed = COMPRESS[behaviour.encoding](Buffer.from(JSON.stringify(posts)));
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': behaviour.encoding === 'deflate-raw' ? 'deflate' : behaviour.encoding });

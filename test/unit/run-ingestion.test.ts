@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { StoreUnavailableError, UpstreamNetworkError } from '../../src/errors.js';
+import { LeaseLostError, StoreUnavailableError, UpstreamNetworkError, UpstreamStatusError } from '../../src/errors.js';
 import { runIngestion, type IngestionDeps } from '../../src/ingest/run-ingestion.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js';
@@ -296,6 +296,66 @@ describe('runIngestion records a failed run once the store takes it', () => {
     };
     assert.deepEqual(await retried(60_000, 50), { status: 'failed', counted: 0 });
     assert.deepEqual(await retried(1), { status: 'success', counted: 1 });
+    await store.close();
+  });
+
+  it('when another replica took the run over (the lease lost, or a later run began), then this replica does not count it failed again; a run failing on its own is counted', async () => {
+    const path = 'taken-over';
+    const store = await openStore(path);
+    const other = await openStore(path);
+    const failedRuns = async (metrics: ReturnType<typeof createMetrics>) =>
+      (await metrics.runs.get()).values.find((v) => v.labels.outcome === 'failed')?.value ?? 0;
+    /** One record, then the upstream waits until `resume` is called. */
+    const stalling = () => {
+      let resume: () => void = () => undefined;
+      const resumed = new Promise<void>((resolve) => (resume = resolve));
+      let started: () => void = () => undefined;
+      const stalled = new Promise<void>((resolve) => (started = resolve));
+      async function* fetchRecords(): AsyncIterable<readonly unknown[]> {
+        yield [{ userId: 1, id: 1, title: 'old', body: 'b' }];
+        started();
+        await resumed;
+      }
+      return { fetchRecords, stalled, resume };
+    };
+
+    // A later run begins and commits while this one stalls: this one's commit is refused.
+    const superseded = stalling();
+    const supersededMetrics = createMetrics();
+    const first = runIngestion({ ...deps(store, superseded.fetchRecords), metrics: supersededMetrics }, { runId: 'r1', startedAt: new Date(at(1)), signal: new AbortController().signal });
+    await superseded.stalled;
+    assert.equal(await other.recoverInterruptedRuns(at(2)), 1, 'the later run\'s replica marks (and counts) this one failed');
+    const later = await other.beginRun({ runId: 'r2', startedAt: at(3) });
+    await later.write([{ userId: 1, id: 1, title: 'new', body: 'b', ingested_at: at(3), source: SOURCE }]);
+    await later.commit({ finishedAt: () => at(4), recordsIngested: 1, recordsRejected: 0 });
+    superseded.resume();
+    const outcome = await first;
+    assert.equal(outcome.status, 'failed');
+    assert.match(outcome.error ?? '', /^a run that began after this one took over/);
+    assert.equal(await failedRuns(supersededMetrics), 0);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // past the store's read snapshot
+    assert.equal((await store.getPost(1))?.title, 'new');
+
+    // The renewal finds the lease taken: the scheduler stops the run with LeaseLostError.
+    const lost = stalling();
+    const lostMetrics = createMetrics();
+    const cancel = new AbortController();
+    const second = runIngestion({ ...deps(store, lost.fetchRecords), metrics: lostMetrics }, { runId: 'r5', startedAt: new Date(at(5)), signal: cancel.signal });
+    await lost.stalled;
+    cancel.abort(new LeaseLostError());
+    lost.resume();
+    assert.equal((await second).status, 'failed');
+    assert.equal(await failedRuns(lostMetrics), 0);
+
+    // A run that fails by itself is counted here.
+    const ownMetrics = createMetrics();
+    const failing = async function* (): AsyncIterable<readonly unknown[]> {
+      yield* [];
+      throw new UpstreamStatusError(404);
+    };
+    assert.equal((await runIngestion({ ...deps(store, failing), metrics: ownMetrics }, { runId: 'r6', startedAt: new Date(at(6)), signal: new AbortController().signal })).status, 'failed');
+    assert.equal(await failedRuns(ownMetrics), 1);
+    await other.close();
     await store.close();
   });
 });

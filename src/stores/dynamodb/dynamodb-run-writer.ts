@@ -1,4 +1,5 @@
-import { UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { RunSupersededError } from '../../errors.js';
 import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter } from '../store.js';
 import { batchGet, batchWrite, type WriteRequest } from './dynamodb-batch.js';
 import { callDynamoDb, isConditionFailed } from './dynamodb-call.js';
@@ -63,6 +64,8 @@ export class DynamoDbRunWriter implements RunWriter {
         this.#changed.add(key);
       }
     }
+    if (puts.length === 0) return;
+    await this.#refuseIfSuperseded('write posts');
     await batchWrite(this.#doc, this.#names.records, puts, policy, 'write posts');
     for (const key of changed) this.#changed.add(key);
   }
@@ -74,6 +77,7 @@ export class DynamoDbRunWriter implements RunWriter {
   async discardAttempt(): Promise<void> {}
 
   async commit(result: RunSuccess): Promise<RunCommitted> {
+    await this.#refuseIfSuperseded('commit run');
     const { runId, startedAt } = this.#run;
     const recordsChanged = this.#changed.size;
     // The records are written already: the run ends here.
@@ -131,6 +135,20 @@ export class DynamoDbRunWriter implements RunWriter {
       ExpressionAttributeValues: { ':status': 'failed', ':error': result.error, ':duration': duration, ':run': runId, ':success': 'success' },
     });
     await this.#pruneRuns();
+  }
+
+  /**
+   * Fails the run once a later run has begun (this one's lease lapsed while it stalled, and another replica
+   * took over): its records are older than that run's, and must not be written over them. Asked before each
+   * write, a strongly consistent read of one item; a stall between this read and the write can still let one
+   * batch through, which the next run puts right (docs/dynamodb.md).
+   */
+  async #refuseIfSuperseded(operation: string): Promise<void> {
+    const { source, retry } = this.#config;
+    const { Item: status } = await callDynamoDb(operation, retry, () =>
+      this.#doc.send(new GetCommand({ TableName: this.#names.status, Key: { source }, ProjectionExpression: 'current_run_id', ConsistentRead: true })),
+    );
+    if (status !== undefined && status.current_run_id !== this.#run.runId) throw new RunSupersededError({ atomicRuns: false });
   }
 
   /** Updates this run's history item, unless it was already pruned (then there is nothing to describe). */

@@ -1,5 +1,5 @@
 import type { AnyBulkWriteOperation, ClientSession, Document } from 'mongodb';
-import { StoreUnavailableError } from '../../errors.js';
+import { RunSupersededError, StoreUnavailableError } from '../../errors.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { idSpan } from '../post-changes.js';
 import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter, type StoreOptions } from '../store.js';
@@ -54,6 +54,7 @@ export class MongoDbRunWriter implements RunWriter {
       const stored = isAllNew ? [] : await callMongo('read posts', () => readStoredContent(this.#collections.records, ids, span));
       const { operations, posts: planned } = plannedWrites(pending, stored);
       if (operations.length === 0) return;
+      await this.#refuseIfSuperseded('write posts');
       const outcome = await callMongo('write posts', () => bulkWrite(this.#collections, operations));
       this.#changed += outcome.changed;
       // Two writers inserted one new id at once and ours lost: the record exists now, so planning it again
@@ -72,6 +73,7 @@ export class MongoDbRunWriter implements RunWriter {
   async discardAttempt(): Promise<void> {}
 
   async commit(result: RunSuccess): Promise<RunCommitted> {
+    await this.#refuseIfSuperseded('commit run');
     const { runId, startedAt } = this.#run;
     const { source } = this.#options;
     // The records are written already: the run ends here.
@@ -140,6 +142,19 @@ export class MongoDbRunWriter implements RunWriter {
       );
       await this.#pruneRuns(session);
     });
+  }
+
+  /**
+   * Fails the run once a later run has begun (this one's lease lapsed while it stalled, and another replica
+   * took over): its records are older than that run's, and must not be written over them. Asked before each
+   * write, a read of one document; a stall between this read and the write can still let one batch through,
+   * which the next run puts right (docs/mongodb.md).
+   */
+  async #refuseIfSuperseded(operation: string): Promise<void> {
+    const status = await callMongo(operation, () =>
+      this.#collections.status.findOne({ _id: this.#options.source }, { projection: { current_run_id: 1 } }),
+    );
+    if (status !== null && status.current_run_id !== this.#run.runId) throw new RunSupersededError({ atomicRuns: false });
   }
 
   /** Keeps the newest `runHistoryLimit` runs of the source, in the order /runs shows them. */

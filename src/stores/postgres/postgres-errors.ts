@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { errorCode, StoreSetupError, StoreUnavailableError } from '../../errors.js';
+import { errorCode, RunSupersededError, StoreSetupError, StoreUnavailableError } from '../../errors.js';
 import type { RetryDecision } from '../../retry/retry.js';
 import { NETWORK_REASONS } from '../network-reasons.js';
 
@@ -11,7 +11,7 @@ export async function guard<T>(operation: string, fn: () => Promise<T>): Promise
   try {
     return await fn();
   } catch (error) {
-    if (error instanceof StoreUnavailableError) throw error;
+    if (error instanceof StoreUnavailableError || error instanceof RunSupersededError) throw error;
     const code = error instanceof pg.DatabaseError ? (error.code ?? '') : '';
     throw new StoreUnavailableError(operation, { cause: error, refusal: LASTING_REFUSALS[code] });
   }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { RunSupersededError } from '../../errors.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
 import { durationMs, type Post, type RunCommitted, type RunFailure, type RunStart, type RunSuccess, type RunWriter, type StoreOptions } from '../store.js';
@@ -124,6 +125,11 @@ export class PostgresRunWriter implements RunWriter {
           return { recordsChanged: changes, finishedAt };
         }),
       );
+    } catch (error) {
+      // The stage may still hold the whole run (a superseded run's, rolled back): its session goes, and the
+      // TEMP table with it, rather than back to the pool.
+      client.release(error instanceof Error ? error : undefined);
+      throw error;
     } finally {
       client.release();
     }
@@ -200,12 +206,14 @@ export class PostgresRunWriter implements RunWriter {
        WHERE source = $4 AND (last_successful_run IS NULL OR last_successful_run <= $1)`,
       [startedAt, result.recordsIngested, result.recordsRejected, source],
     );
-    // ...nor the state of a run that began after it.
-    await client.query(
+    // ...nor the state of a run that began after it, and then its records, older than that run's, stay out: the
+    // commit's transaction rolls back. The row lock this takes orders it against that run's beginRun.
+    const current = await client.query(
       `UPDATE ${q(`${table}_status`)} SET status = 'success', last_error = NULL, last_duration_ms = $1
        WHERE source = $2 AND current_run_id = $3`,
       [duration, source, runId],
     );
+    if (current.rowCount === 0) throw new RunSupersededError({ atomicRuns: true });
   }
 
   async #pruneRuns(client: Queryable): Promise<void> {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { RunSupersededError } from '../../errors.js';
 import { durationMs, type Post, type RunCommitted, type RunStart, type StoreOptions } from '../store.js';
 import { lastOccurrences } from '../last-occurrences.js';
 import { idSpan, NOTHING_STAGED, stagingPlan, type StoredContent } from '../post-changes.js';
@@ -137,11 +138,14 @@ export class SqliteStaging {
         `UPDATE "${table}_status" SET last_successful_run = ?, records_ingested = ?, records_rejected = ?
          WHERE source = ? AND (last_successful_run IS NULL OR last_successful_run <= ?)`,
       ).run(startedAt, totals.recordsIngested, totals.recordsRejected, source, startedAt);
-      // ...nor the state of a run that began after it.
-      db.prepare(
-        `UPDATE "${table}_status" SET status = 'success', last_error = NULL, last_duration_ms = ?
-         WHERE source = ? AND current_run_id = ?`,
-      ).run(duration, source, runId);
+      // ...nor the state of a run that began after it, and then its records, older than that run's, stay out.
+      const current = db
+        .prepare(
+          `UPDATE "${table}_status" SET status = 'success', last_error = NULL, last_duration_ms = ?
+           WHERE source = ? AND current_run_id = ?`,
+        )
+        .run(duration, source, runId);
+      if (current.changes === 0) throw new RunSupersededError({ atomicRuns: true });
       this.#writes.pruneRuns();
       this.#clearStage.run();
       db.exec('COMMIT');

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { StoreUnavailableError } from '../../errors.js';
+import { RunSupersededError, StoreUnavailableError } from '../../errors.js';
 import type { WriterReply, WriterRequest, WriterWorkerData } from './sqlite-writer-protocol.js';
 
 /** A request waiting for its reply; replies come in the order requests were sent. */
@@ -85,6 +85,8 @@ export class SqliteWriterThread {
     if (this.#pending.length === 0) worker.unref();
     if (!pending) return;
     if (reply.kind === 'done') pending.resolve(reply.value);
+    // The one refusal of ours the thread sends: a commit that a later run took over from (sqlite-staging.ts).
+    else if (reply.code === 'RUN_SUPERSEDED') pending.reject(new RunSupersededError({ atomicRuns: true }));
     else {
       const cause = Object.assign(new Error(reply.name), { name: reply.name, code: reply.code });
       pending.reject(new StoreUnavailableError(pending.operation, { cause, refusal: reply.refusal }));
