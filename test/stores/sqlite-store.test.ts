@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,34 @@ describe('sqlite store: writes run on a thread of their own', () => {
     assert.equal(error.code, 'STORE_UNAVAILABLE');
     assert.match(error.message, /^SQLITE_PATH cannot be used: .*directory.*\(SQLITE_CANTOPEN\)$/);
     assert.ok(!error.message.includes(dir), 'the path stays out of the message');
+    await store.close();
+  });
+
+  it('when better-sqlite3\'s native module cannot be loaded, then the service stops at start with one line naming the driver, not SQLITE_PATH', () => {
+    // As when the module was built for another Node.js: the loader refuses it.
+    const preload = join(dir, 'refuse-native-module.cjs');
+    writeFileSync(
+      preload,
+      `const dlopen = process.dlopen;
+process.dlopen = function (module, filename, ...rest) {
+  if (String(filename).includes('better_sqlite3')) throw Object.assign(new Error('compiled against a different Node.js version'), { code: 'ERR_DLOPEN_FAILED' });
+  return dlopen.call(this, module, filename, ...rest);
+};
+`,
+    );
+    const env = { PATH: process.env.PATH ?? '', SQLITE_PATH: join(dir, 'driverless', 'ingestion.db'), SERVER_PORT: '0' };
+    const result = spawnSync(process.execPath, ['--require', preload, 'dist/main.js'], { env, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(result.status, 1, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0] ?? '', /^cannot start: STORAGE_TYPE cannot be used: SQLite's driver \(better-sqlite3's native module\) cannot be loaded: .*npm ci.* \(STORAGE_TYPE=sqlite\)$/);
+  });
+
+  it('when SQLITE_PATH lies where no folder can be made (under /proc), then init fails at once saying so', { skip: process.platform !== 'linux' && '/proc is Linux\'s' }, async () => {
+    const store = newStore('/proc/no-such-folder/ingestion.db');
+    const error = await rejection(store.init());
+    assert.ok(error instanceof StoreSetupError, String(error));
+    assert.equal(error.message, 'SQLITE_PATH cannot be used: its folder cannot be created there (ENOENT)');
     await store.close();
   });
 

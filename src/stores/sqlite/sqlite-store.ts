@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { errorCode, StoreSetupError, StoreUnavailableError } from '../../errors.js';
@@ -58,7 +58,7 @@ export class SqliteStore implements Store {
   async init(): Promise<void> {
     const { path, tableName, source, batchSize, runHistoryLimit } = this.#config;
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      makeFolders(dirname(resolve(path)));
     } catch (error) {
       throw openFailure(error);
     }
@@ -238,6 +238,24 @@ function useDatabaseFolderForTemporaryFiles(path: string): void {
   if (!process.env.SQLITE_TMPDIR && !process.env.TMPDIR) process.env.SQLITE_TMPDIR = dirname(resolve(path));
 }
 
+/**
+ * Creates `folder` and its missing parents, one at a time from the deepest that exists. Node 20's recursive
+ * mkdirSync loops for ever, holding the event loop (SIGTERM included), where a file system answers ENOENT
+ * for a folder it will not create under one that exists, as /proc does.
+ */
+function makeFolders(folder: string): void {
+  const missing: string[] = [];
+  for (let current = folder; !existsSync(current); current = dirname(current)) missing.unshift(current);
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      // Another replica starting on the same volume may have made it meanwhile.
+      if (errorCode(error) !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
+    }
+  }
+}
+
 /** What an operator can fix, by the code SQLite or the file system gave; the path itself stays out of logs. */
 const OPEN_FAILURES: Readonly<Record<string, string>> = {
   SQLITE_CANTOPEN: 'the file cannot be opened or created (is it a directory, or in a folder this process cannot write?)',
@@ -250,13 +268,28 @@ const OPEN_FAILURES: Readonly<Record<string, string>> = {
   EPERM: 'permission denied on its folder',
   EROFS: 'its folder is on a read-only file system',
   ENOTDIR: 'a part of its folder path is a file',
+  ENOENT: 'its folder cannot be created there',
   EEXIST: 'a part of its folder path is a file',
   ENOSPC: 'the disk is full',
 };
 
+/**
+ * better-sqlite3 loads its native module when the first connection opens. Installed with --ignore-scripts,
+ * without a prebuilt binary or build tools, or for another Node.js: then no path would do, and the answer
+ * must not send the operator to SQLITE_PATH.
+ */
+function isDriverUnloadable(error: unknown): boolean {
+  return errorCode(error) === 'ERR_DLOPEN_FAILED' || (error instanceof Error && error.message.startsWith('Could not locate the bindings file'));
+}
+
 function openFailure(error: unknown): StoreSetupError {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (isDriverUnloadable(cause) || isDriverUnloadable(error)) {
+    const reason = "SQLite's driver (better-sqlite3's native module) cannot be loaded: it is missing, or was built for another Node.js or CPU; reinstall the dependencies (npm ci) with the Node.js that runs the service";
+    return new StoreSetupError('STORAGE_TYPE', reason, { cause: error });
+  }
   // The writer thread's failures come as StoreUnavailableError, with SQLite's code on the cause.
-  const code = errorCode((error as { cause?: unknown } | null)?.cause) ?? errorCode(error);
+  const code = errorCode(cause) ?? errorCode(error);
   // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) read as their primary code.
   const known = code && Object.keys(OPEN_FAILURES).find((primary) => code === primary || code.startsWith(`${primary}_`));
   return new StoreSetupError('SQLITE_PATH', `${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
