@@ -326,4 +326,11 @@ describe('the OpenAPI document describes the protection', () => {
     const get = document.paths['/posts']?.get;
     assert.ok(get && !('401' in get.responses) && !('429' in get.responses) && get.security === undefined);
   });
+
+  it('when POST /ingest is listed, then its statuses are those it can answer: 403 only without keys, 401 but no 403 with them', async () => {
+    const trigger = async () => ({ runId: 'r', replica: 'p' });
+    const statuses = async (protection: Partial<ProtectionOptions>) => Object.keys((await documentOf(await appWith(protection, trigger))).paths['/ingest']?.post?.responses ?? {}).sort();
+    assert.deepEqual(await statuses({}), ['400', '403', '413', '415']);
+    assert.deepEqual(await statuses({ apiKeys: [KEY] }), ['202', '400', '401', '409', '413', '415', '503']);
+  });
 });

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { IngestDisabledError } from '../../errors.js';
 import { ErrorSchema, IngestAccepted } from '../schemas.js';
 
@@ -13,13 +13,17 @@ export interface IngestRoutesOptions {
 /** `POST /ingest`: run now instead of waiting for the schedule; the schedule then counts from this run. */
 export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRoutesOptions> = async (app, { trigger, enabled }) => {
   const error = Type.Ref(ErrorSchema);
+  // 400, 413 and 415: a body is optional, but one that is sent must be a small JSON value. Without keys the
+  // route only refuses (403); with them, the protection adds its 401 (protection.ts).
+  const response: Record<number, TSchema> = enabled
+    ? { 202: IngestAccepted, 400: error, 409: error, 413: error, 415: error, 503: error }
+    : { 400: error, 403: error, 413: error, 415: error };
   app.post(
     '/ingest',
     {
       schema: {
         summary: 'Start a run now (needs an API key)',
-        // 400, 413 and 415: a body is optional, but one that is sent must be a small JSON value.
-        response: { 202: IngestAccepted, 400: error, 401: error, 403: error, 409: error, 413: error, 415: error, 503: error },
+        response,
       },
     },
     async (_request, reply) => {
