@@ -127,8 +127,11 @@ const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, KB: 1e3, MB:
 
 const byteSize = (text: string): ParseResult<number> => {
   const match = /^(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/.exec(text.trim());
-  const value = match ? Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number) : 0;
-  return value >= 1024 && value <= Number.MAX_SAFE_INTEGER ? { value } : { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
+  // A form it cannot read (1.5MiB, 10kb) is told the form, not a bound it may well be above.
+  if (!match) return { expected: 'a whole number of bytes, or one with a unit (case as written: B, KB, MB, GB, KiB, MiB, GiB), such as 1048576, 64MiB or 1GB' };
+  const value = Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] as number);
+  if (value < 1024) return { expected: 'a size of at least 1024 bytes, such as 1048576, 64MiB or 1GB' };
+  return value <= Number.MAX_SAFE_INTEGER ? { value } : { expected: `a size of at most ${Number.MAX_SAFE_INTEGER} bytes (2^53 - 1)` };
 };
 
 /** The non-empty items of a comma-separated value, trimmed. */
@@ -192,7 +195,7 @@ export const SETTINGS = {
   storageType: { env: 'STORAGE_TYPE', default: 'sqlite', description: 'where records are stored: sqlite, postgresql, mongodb or dynamodb', parse: oneOf(STORAGE_TYPES) },
   awsRegion: { env: 'AWS_REGION', default: 'us-west-2', description: 'DynamoDB region', parse: text(/^(?!-)[a-z0-9-]{1,63}(?<!-)$/, 'an AWS region such as us-west-2') },
   tableName: { env: 'TABLE_NAME', default: 'ingested_data', description: 'table or collection for records; status, run history, run lease and schema version live beside it (`<name>_status`, `<name>_runs`, `<name>_lease`; SQLite and PostgreSQL add `<name>_migrations`, DynamoDB keeps the lease in `_status`). On SQLite, names that differ only in case are the same tables', parse: text(/^[A-Za-z_][A-Za-z0-9_]{2,47}$/, '3 to 48 letters, digits or underscores, starting with a letter or underscore') },
-  dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', default: '', description: 'DynamoDB endpoint for local testing; empty means AWS itself', parse: url(['http:', 'https:']) },
+  dynamodbEndpoint: { env: 'DYNAMODB_ENDPOINT', default: '', description: "DynamoDB endpoint for local testing; empty means AWS itself. Credentials come from the AWS SDK's chain (`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, a profile, an IAM role); a local endpoint takes any pair", parse: url(['http:', 'https:']) },
   dynamodbCreateTables: { env: 'DYNAMODB_CREATE_TABLES', default: 'true', description: 'create missing DynamoDB tables (on-demand billing) at start', parse: boolean },
   mongodbUri: { env: 'MONGODB_URI', default: '', description: 'MongoDB connection string; the database comes from its path', parse: mongodbUri, secret: true },
   postgresUri: { env: 'POSTGRES_URI', default: '', description: 'PostgreSQL connection string; TLS options (`sslmode`) pass through', parse: url(['postgres:', 'postgresql:']), secret: true },

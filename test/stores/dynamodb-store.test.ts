@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -420,6 +424,21 @@ describe('dynamodb store', { skip: excluded && 'TEST_STORES leaves dynamodb out'
       assert.match(error.message, new RegExp(`DynamoDB at 127\\.0\\.0\\.1:${closed}: connection refused`));
       assert.doesNotMatch(error.message, /ECONNREFUSED/);
       assert.equal((error.cause as { code?: string }).code, 'ECONNREFUSED');
+    });
+
+    it('when the service starts without AWS credentials, then it stops with one line saying so and that it will be refused again', () => {
+      // Nothing to find: no AWS_* variables, an empty home (no ~/.aws), no instance metadata to ask.
+      const home = mkdtempSync(join(tmpdir(), 'no-aws-'));
+      try {
+        const env = { PATH: process.env.PATH ?? '', HOME: home, AWS_EC2_METADATA_DISABLED: 'true', STORAGE_TYPE: 'dynamodb', DYNAMODB_ENDPOINT: server.endpoint, RETRY_COUNT: '0', SERVER_PORT: '0' };
+        const result = spawnSync(process.execPath, ['dist/main.js'], { env, encoding: 'utf8', timeout: 60_000 });
+        assert.equal(result.status, 1, result.stderr);
+        const lines = result.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, result.stderr);
+        assert.match(lines[0] ?? '', /^cannot start: the store refused \(DynamoDB at 127\.0\.0\.1:\d+\): no AWS credentials were found \(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, .*\); it will refuse again until an operator fixes that \(STORAGE_TYPE=dynamodb\)$/);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
     });
 
     it('when STORAGE_TYPE is dynamodb, then createStore builds a DynamoDB store from the configuration', async () => {

@@ -98,12 +98,21 @@ describe('loadConfig MAX_RESPONSE_BYTES', () => {
     });
   }
 
-  for (const text of ['1023', '1KB', 'lots', '-5MiB', '1.5GB', '64mib']) {
+  // Too small a size is told the bound; a form it cannot read, the form (not a bound it may be above).
+  const refusals: ReadonlyArray<readonly [string, RegExp]> = [
+    ['1023', /expected a size of at least 1024 bytes/],
+    ['1KB', /expected a size of at least 1024 bytes/],
+    ['lots', /expected a whole number of bytes, or one with a unit/],
+    ['-5MiB', /expected a whole number of bytes, or one with a unit/],
+    ['1.5GB', /expected a whole number of bytes, or one with a unit/],
+    ['64mib', /expected a whole number of bytes, or one with a unit \(case as written/],
+  ];
+  for (const [text, takes] of refusals) {
     it(`when MAX_RESPONSE_BYTES=${text}, then a ConfigError names the variable and what it takes`, () => {
       const error = configError({ MAX_RESPONSE_BYTES: text });
       assert.match(error.message, /MAX_RESPONSE_BYTES/);
       assert.ok(error.message.includes(JSON.stringify(text)));
-      assert.match(error.message, /at least 1024 bytes/);
+      assert.match(error.message, takes);
     });
   }
 });
@@ -133,7 +142,7 @@ describe('loadConfig rejections', () => {
     { env: { SQLITE_PATH: 'file:/tmp/x.db?mode=ro' }, variable: 'SQLITE_PATH', got: '"file:/tmp/x.db?mode=ro"', takes: /not :memory: or a file: URI/ },
     { env: { AWS_REGION: '-1' }, variable: 'AWS_REGION', got: '"-1"', takes: /an AWS region/ },
     { env: { AWS_REGION: 'us-west-2-' }, variable: 'AWS_REGION', got: '"us-west-2-"', takes: /an AWS region/ },
-    { env: { MAX_RESPONSE_BYTES: '9'.repeat(400) }, variable: 'MAX_RESPONSE_BYTES', got: `"${'9'.repeat(400)}"`, takes: /a size of at least 1024 bytes/ },
+    { env: { MAX_RESPONSE_BYTES: '9'.repeat(400) }, variable: 'MAX_RESPONSE_BYTES', got: `"${'9'.repeat(400)}"`, takes: /a size of at most 9007199254740991 bytes/ },
     { env: { CORS_ORIGINS: 'http://*.example.com' }, variable: 'CORS_ORIGINS', got: '"http://*.example.com"', takes: /comma-separated origins/ },
   ];
   for (const { env, variable, got, takes } of cases) {

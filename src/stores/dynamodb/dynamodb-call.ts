@@ -76,7 +76,7 @@ const REFUSALS: Readonly<Record<string, string>> = {
   InvalidSignatureException: 'the credentials were refused',
   ExpiredTokenException: 'the credentials have expired',
   AccessDeniedException: 'access denied',
-  CredentialsProviderError: 'no AWS credentials were found',
+  CredentialsProviderError: 'no AWS credentials were found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or an IAM role of the task or pod)',
 };
 
 /** After start, a refusal above or a table deleted under the service: AWS answers the same until fixed. */
@@ -87,12 +87,15 @@ function lastingRefusal(error: unknown): string | undefined {
 }
 
 /**
- * A failure to reach DynamoDB at start, said with where (the endpoint, or AWS's region) and why in our words;
- * the SDK's text stays in `cause`. Anything else is returned as it came.
+ * A failure to reach DynamoDB at start, said with where (the endpoint, or AWS's region) and why in our words:
+ * the network's, to try again; AWS's refusals, to fix. The SDK's text stays in `cause`. Anything else is
+ * returned as it came.
  */
 export function describeStartFailure(error: unknown, where: string): unknown {
   const cause = error instanceof StoreUnavailableError ? error.cause : error;
+  const network = NETWORK_REASONS[errorCode(cause) ?? ''];
+  if (network) return new StoreUnavailableError(`DynamoDB at ${where}: ${network}`, { cause });
   const name = (cause as { name?: unknown } | null)?.name;
-  const reason = NETWORK_REASONS[errorCode(cause) ?? ''] ?? (typeof name === 'string' ? REFUSALS[name] : undefined);
-  return reason ? new StoreUnavailableError(`DynamoDB at ${where}: ${reason}`, { cause }) : error;
+  const refusal = typeof name === 'string' ? REFUSALS[name] : undefined;
+  return refusal ? new StoreUnavailableError(`DynamoDB at ${where}`, { cause, refusal }) : error;
 }
