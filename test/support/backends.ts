@@ -9,7 +9,7 @@ import type { Store, StoreOptions } from '../../src/stores/store.js';
 
 /**
  * A store backend as the tests see it: start a real server (or point at one given by a TEST_* variable,
- * shared/BACKENDS.md), make stores on it, give the built service the environment that selects it, stop.
+ * see the *-backend.ts files here), make stores on it, give the built service the environment that selects it, stop.
  */
 export interface StoreBackend {
   readonly name: string;

@@ -26,7 +26,7 @@ export interface FerretDbOptions {
 }
 
 /**
- * The server named by TEST_MONGODB_URI, or a fresh FerretDB (shared/BACKENDS.md) on a random port with its
+ * The server named by TEST_MONGODB_URI, or a fresh FerretDB (scripts/install-ferretdb.sh) on a random port with its
  * own SQLite directory. A missing binary or a server that will not start fails the run, in CI and elsewhere:
  * MongoDB is never skipped silently.
  */
