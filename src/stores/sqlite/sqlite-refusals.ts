@@ -10,7 +10,7 @@ const LASTING_CODES: ReadonlyArray<readonly [code: string, refusal: string]> = [
   ['SQLITE_NOTADB', 'the database file is no longer a SQLite database'],
 ];
 
-/** SQLite reports these as plain SQLITE_ERROR; its messages for them have stayed the same for decades. */
+/** SQLite reports these as plain SQLITE_ERROR, with messages it has long kept the same. */
 const LASTING_MESSAGES: ReadonlyArray<readonly [message: RegExp, refusal: string]> = [
   [/^no such table\b/, 'a table of the service does not exist'],
   [/^(no such column\b|table \S+ has no column named\b)/, 'a table of the service lacks a column it needs (altered by hand?)'],
