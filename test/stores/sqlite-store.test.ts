@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -218,6 +218,24 @@ process.dlopen = function (module, filename, ...rest) {
         assert.match(error.message, /^the store refused \([a-z ]+\): a table of the service does not exist; it will refuse again until an operator fixes that$/);
       }
     });
+  });
+
+  it('when the database file is deleted or replaced under the running store, then /ready\'s ping and a run\'s begin fail saying so, not to try again shortly', async () => {
+    const path = join(dir, 'moved.db');
+    const refused = /^the store refused \((ping|begin run)\): the database file was deleted or replaced while the service ran; restart it to open the file at SQLITE_PATH; it will refuse again until an operator fixes that$/;
+    for (const move of [() => rm(path), () => rename(join(dir, 'other.db'), path)]) {
+      await withStore(join(dir, 'other.db'), 100, async () => undefined);
+      await withStore(path, 100, async (store) => {
+        await ingestRun(store, 'r1', at(1), [samplePost(1, SOURCE)]);
+        await store.ping();
+        await move();
+        for (const error of [await rejection(store.ping()), await rejection(store.beginRun({ runId: 'r2', startedAt: at(2) }))]) {
+          assert.ok(error instanceof StoreUnavailableError, String(error));
+          assert.match(error.message, refused);
+        }
+      });
+      await rm(path, { force: true });
+    }
   });
 
   it('when the record of migrations is lost but the tables are current, then init takes them as they are', async () => {

@@ -50,6 +50,8 @@ export class SqliteStore implements Store {
   #writes = 0;
   /** `#writes` when the reader's current snapshot began. */
   #snapshotWrites = 0;
+  /** The database file opened (device and inode), to notice it deleted or replaced under the service. */
+  #file: { readonly dev: number; readonly ino: number } | undefined;
 
   constructor(config: SqliteStoreConfig) {
     this.#config = config;
@@ -71,6 +73,8 @@ export class SqliteStore implements Store {
       reader.pragma('busy_timeout = 5000');
       this.#reader = reader;
       this.#writer = writer;
+      const { dev, ino } = statSync(path);
+      this.#file = { dev, ino };
       this.#checkSchema(reader);
     } catch (error) {
       // A store that could not start keeps no thread, so the process can exit.
@@ -112,7 +116,22 @@ export class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
+    this.#refuseIfFileMoved('ping');
     guard('ping', () => this.#reading('SELECT 1').get());
+  }
+
+  /**
+   * SQLite goes on reading and writing a database file deleted or replaced under it (its open handles keep
+   * the old one), and would report runs stored that a restart then cannot find. So /ready (ping) and each
+   * run's begin look at SQLITE_PATH first: the replica leaves the load balancer and its runs fail saying why,
+   * until it is restarted onto the file there.
+   */
+  #refuseIfFileMoved(operation: string): void {
+    const opened = this.#file;
+    if (!opened) return;
+    const current = statSync(this.#config.path, { throwIfNoEntry: false });
+    if (current?.dev === opened.dev && current.ino === opened.ino) return;
+    throw new StoreUnavailableError(operation, { refusal: 'the database file was deleted or replaced while the service ran; restart it to open the file at SQLITE_PATH' });
   }
 
   async listPosts(page: PostPage): Promise<Post[]> {
@@ -151,6 +170,7 @@ export class SqliteStore implements Store {
   }
 
   async beginRun(run: RunStart): Promise<RunWriter> {
+    this.#refuseIfFileMoved('begin run');
     const writer = this.#writerThread();
     await this.#write('begin run', { op: 'begin', run });
     return new SqliteRunWriter(writer, run.runId, this.#runEnded);
