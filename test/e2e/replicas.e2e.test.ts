@@ -137,8 +137,12 @@ if (backend) {
       assert.deepEqual(posts.filter((post) => !post.title.startsWith('v2 ')), [], 'records the stalled run fetched earlier replaced newer ones');
       const status = (await successor.get<IngestionStatus>('/status')).body;
       assert.equal(status.status, 'success');
-      const { runs } = (await successor.get<Runs>('/runs?limit=5')).body;
-      const stalledRun = runs.find((run) => run.replica === 'stalled' && run.run_id !== ticket.body.run_id && run.status !== 'success');
+      // The stalled replica logs its run's end, then records it: until then the run shows the recovery's cause.
+      const isStalledRun = (run: Run) => run.replica === 'stalled' && run.run_id !== ticket.body.run_id && run.status !== 'success';
+      const { runs } = await successor.waitFor<Runs>('/runs?limit=5', (body) => body.runs.some((run) => isStalledRun(run) && /took over/.test(run.error ?? '')), 10_000).catch(
+        async () => (await successor.get<Runs>('/runs?limit=5')).body,
+      );
+      const stalledRun = runs.find(isStalledRun);
       assert.equal(stalledRun?.status, 'failed', JSON.stringify(runs));
       assert.match(stalledRun?.error ?? '', /took over/);
       // Counted failed once, by the replica that took over (its recovery marked the run failed).
