@@ -109,7 +109,7 @@ export class PostgresRunWriter implements RunWriter {
     const table = this.#options.tableName;
     const { runId, startedAt } = this.#run;
     try {
-      return await guard('commit run', () =>
+      const committed = await guard('commit run', () =>
         withTransaction(client, async () => {
           const changes = await this.#merge();
           const finishedAt = result.finishedAt();
@@ -125,13 +125,13 @@ export class PostgresRunWriter implements RunWriter {
           return { recordsChanged: changes, finishedAt };
         }),
       );
+      client.release();
+      return committed;
     } catch (error) {
       // The stage may still hold the whole run (a superseded run's, rolled back): its session goes, and the
       // TEMP table with it, rather than back to the pool.
       client.release(error instanceof Error ? error : undefined);
       throw error;
-    } finally {
-      client.release();
     }
   }
 

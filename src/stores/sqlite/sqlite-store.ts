@@ -16,7 +16,7 @@ import {
   type StoreOptions,
 } from '../store.js';
 import { newerSchema, schemaMismatch, serviceTables } from '../sql-tables.js';
-import { lastingRefusal } from './sqlite-refusals.js';
+import { byPrimaryCode, lastingRefusal } from './sqlite-refusals.js';
 import { SqliteRunWriter } from './sqlite-run-writer.js';
 import { sqliteMigrations } from './sqlite-schema.js';
 import type { WriterRequest } from './sqlite-writer-protocol.js';
@@ -310,9 +310,8 @@ function openFailure(error: unknown): StoreSetupError {
   }
   // The writer thread's failures come as StoreUnavailableError, with SQLite's code on the cause.
   const code = errorCode(cause) ?? errorCode(error);
-  // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) read as their primary code.
-  const known = code && Object.keys(OPEN_FAILURES).find((primary) => code === primary || code.startsWith(`${primary}_`));
-  return new StoreSetupError('SQLITE_PATH', `${known ? OPEN_FAILURES[known] : 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
+  const known = code === undefined ? undefined : byPrimaryCode(OPEN_FAILURES, code);
+  return new StoreSetupError('SQLITE_PATH', `${known ?? 'it failed to open'} (${code ?? 'no error code'})`, { cause: error });
 }
 
 /** Runs a synchronous database call, turning driver errors into the contract's StoreUnavailableError. */
